@@ -1,0 +1,185 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
+using FsFreeze.Native;
+
+namespace FsFreeze
+{
+    /// <summary>
+    /// Freezes a planned set all or nothing, and thaws it in reverse order.
+    /// The descriptors stay open while the set is held, so the thaw needs no open() and the
+    /// filesystems cannot be unmounted frozen underneath us.
+    /// </summary>
+    public sealed class FreezeSet : IDisposable
+    {
+        private readonly List<HeldMember> _held = new List<HeldMember>();
+
+        private FreezeSet() { }
+
+        /// <summary>Members frozen so far, in freeze order.</summary>
+        public IReadOnlyList<HeldMember> Members => _held;
+
+        /// <param name="members">in freeze order (see <see cref="FilesystemResolver.Plan"/>)</param>
+        /// <param name="flush">syncfs each member first, while its writers can still run, so FIFREEZE has little left to write</param>
+        /// <param name="onFrozen">called right after each FIFREEZE succeeds (the watchdog reports progress through it)</param>
+        public static FreezeSet Freeze(IReadOnlyList<Filesystem> members, bool flush,
+            Action<HeldMember>? onFrozen = null, CancellationToken cancel = default)
+        {
+            var set = new FreezeSet();
+            var fds = new List<FileDescriptorHandle>(members.Count);
+            Filesystem? current = null;
+            try
+            {
+                foreach (var fs in members)
+                {
+                    current = fs;
+                    fds.Add(FileDescriptorHandle.OpenReadOnly(fs.OpenPath));
+                }
+                if (flush)
+                {
+                    for (int i = 0; i < members.Count; i++)
+                    {
+                        current = members[i];
+                        Syncfs.Flush(fds[i], members[i].OpenPath);
+                    }
+                }
+                for (int i = 0; i < members.Count; i++)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    current = members[i];
+                    long start = Stopwatch.GetTimestamp();
+                    FreezeIoctl.Freeze(fds[i], members[i].OpenPath);
+                    var member = new HeldMember(members[i], fds[i], DateTime.Now, Elapsed(start));
+                    fds[i] = null!; // owned by the member now
+                    set._held.Add(member);
+                    onFrozen?.Invoke(member);
+                }
+                return set;
+            }
+            catch (Exception e)
+            {
+                foreach (var fd in fds) fd?.Dispose();
+                var rollback = set.ThawAll();
+                set.Dispose();
+                throw RolledBack(e, current, rollback);
+            }
+        }
+
+        /// <summary>Thaws every held member, last frozen first; one failure does not stop the others.</summary>
+        public IReadOnlyList<ThawResult> ThawAll()
+        {
+            var results = new List<ThawResult>(_held.Count);
+            for (int i = _held.Count - 1; i >= 0; i--)
+            {
+                results.Add(_held[i].Thaw());
+            }
+            return results;
+        }
+
+        public void Dispose()
+        {
+            foreach (var m in _held) m.Dispose();
+        }
+
+        /// <summary>Thaws one filesystem through a fresh descriptor (the freeze was made elsewhere).</summary>
+        public static ThawResult Thaw(Filesystem fs)
+        {
+            try
+            {
+                using var fd = FileDescriptorHandle.OpenReadOnly(fs.OpenPath);
+                FreezeIoctl.Thaw(fd, fs.OpenPath);
+                return new ThawResult(fs, DateTime.Now, null);
+            }
+            catch (NativeException e)
+            {
+                return new ThawResult(fs, null, ErrorMessages.ForNative(e, fs.RequestedPath, fs));
+            }
+        }
+
+        internal static TimeSpan Elapsed(long startTimestamp)
+            => TimeSpan.FromTicks((long)((Stopwatch.GetTimestamp() - startTimestamp) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency));
+
+        private static Exception RolledBack(Exception e, Filesystem? failed, IReadOnlyList<ThawResult> rollback)
+        {
+            if (e is OperationCanceledException) return e;
+            var error = e is NativeException n && failed != null ? ErrorMessages.ForNative(n, failed.RequestedPath, failed)
+                : e as FsFreezeException
+                ?? new FsFreezeException(FreezeErrorKind.IoError, failed?.RequestedPath ?? "", e.Message, e);
+            if (rollback.Count == 0)
+            {
+                return new FsFreezeException(error.Kind, error.Path, error.Message + " Nothing was frozen.", error.InnerException);
+            }
+            var thawed = new List<string>();
+            var stuck = new List<string>();
+            foreach (var r in rollback)
+            {
+                if (r.Error == null) thawed.Add(r.Filesystem.MountPoint);
+                else stuck.Add($"'{r.Filesystem.MountPoint}' ({r.Error.Message})");
+            }
+            string tail = thawed.Count > 0 ? $" FsFreeze thawed again what this call had frozen ('{string.Join("', '", thawed)}'), so nothing is left frozen." : "";
+            if (stuck.Count > 0)
+            {
+                tail += $" It could NOT thaw {string.Join("; ", stuck)}: those are still frozen, run Invoke-FsThaw on them.";
+            }
+            return new FsFreezeException(error.Kind, error.Path, error.Message + tail, error.InnerException);
+        }
+    }
+
+    /// <summary>A member this process froze and still holds a descriptor on.</summary>
+    public sealed class HeldMember : IDisposable
+    {
+        private FileDescriptorHandle? _fd;
+
+        internal HeldMember(Filesystem fs, FileDescriptorHandle fd, DateTime frozenAt, TimeSpan freezeTime)
+        {
+            Filesystem = fs;
+            _fd = fd;
+            FrozenAt = frozenAt;
+            FreezeTime = freezeTime;
+        }
+
+        public Filesystem Filesystem { get; }
+        public DateTime FrozenAt { get; }
+
+        /// <summary>How long FIFREEZE itself took: the stall it added for writers of this filesystem.</summary>
+        public TimeSpan FreezeTime { get; }
+
+        public bool IsThawed { get; private set; }
+
+        public ThawResult Thaw()
+        {
+            if (IsThawed || _fd == null) return new ThawResult(Filesystem, null, null);
+            try
+            {
+                FreezeIoctl.Thaw(_fd, Filesystem.OpenPath);
+                IsThawed = true;
+                return new ThawResult(Filesystem, DateTime.Now, null);
+            }
+            catch (NativeException e)
+            {
+                return new ThawResult(Filesystem, null, ErrorMessages.ForNative(e, Filesystem.RequestedPath, Filesystem));
+            }
+        }
+
+        public void Dispose()
+        {
+            _fd?.Dispose();
+            _fd = null;
+        }
+    }
+
+    public sealed class ThawResult
+    {
+        public ThawResult(Filesystem fs, DateTime? thawedAt, FsFreezeException? error)
+        {
+            Filesystem = fs;
+            ThawedAt = thawedAt;
+            Error = error;
+        }
+
+        public Filesystem Filesystem { get; }
+        public DateTime? ThawedAt { get; }
+        public FsFreezeException? Error { get; }
+    }
+}

@@ -1,0 +1,23 @@
+using System;
+
+namespace FsFreeze
+{
+    /// <summary>A failure of one filesystem, with a message that names it and says what to do.</summary>
+    public sealed class FsFreezeException : Exception
+    {
+        public FsFreezeException(FreezeErrorKind kind, string path, string message, Exception? inner = null)
+            : base(message, inner)
+        {
+            Kind = kind;
+            Path = path;
+        }
+
+        public FreezeErrorKind Kind { get; }
+
+        /// <summary>The path the caller named (the error's target).</summary>
+        public string Path { get; }
+
+        /// <summary>The errno behind it, when a system call failed.</summary>
+        public int? Errno => InnerException is Native.NativeException n ? (int)n.Errno : (int?)null;
+    }
+}

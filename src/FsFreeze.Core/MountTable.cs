@@ -1,0 +1,100 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Text;
+
+namespace FsFreeze
+{
+    /// <summary>The mount table of this process's mount namespace, from /proc/self/mountinfo.</summary>
+    public sealed class MountTable
+    {
+        public const string DefaultPath = "/proc/self/mountinfo";
+
+        public MountTable(IReadOnlyList<MountEntry> entries) => Entries = entries;
+
+        public IReadOnlyList<MountEntry> Entries { get; }
+
+        public static MountTable Read(string path = DefaultPath) => Parse(File.ReadAllText(path));
+
+        public static MountTable Parse(string text)
+        {
+            var entries = new List<MountEntry>();
+            foreach (var line in text.Split('\n'))
+            {
+                if (line.Length == 0) continue;
+                var entry = ParseLine(line);
+                if (entry != null) entries.Add(entry);
+            }
+            return new MountTable(entries);
+        }
+
+        // Format (proc(5)): id parent maj:min root mountpoint options [optional fields...] - fstype source superoptions
+        internal static MountEntry? ParseLine(string line)
+        {
+            var f = line.Split(' ');
+            int dash = f.Length > 6 ? Array.IndexOf(f, "-", 6) : -1;
+            if (dash < 0 || dash + 2 >= f.Length) return null;
+            var dev = f[2].Split(':');
+            if (dev.Length != 2) return null;
+            return new MountEntry(
+                int.Parse(f[0]), int.Parse(f[1]), uint.Parse(dev[0]), uint.Parse(dev[1]),
+                Unescape(f[3]), Unescape(f[4]), f[5],
+                Unescape(f[dash + 1]), Unescape(f[dash + 2]), dash + 3 < f.Length ? f[dash + 3] : "");
+        }
+
+        /// <summary>The kernel writes space, tab, newline and backslash as \040 \011 \012 \134.</summary>
+        public static string Unescape(string field)
+        {
+            if (field.IndexOf('\\') < 0) return field;
+            var bytes = new List<byte>(field.Length);
+            var raw = Encoding.UTF8.GetBytes(field);
+            for (int i = 0; i < raw.Length; i++)
+            {
+                if (raw[i] == '\\' && i + 3 < raw.Length && IsOctal(raw[i + 1]) && IsOctal(raw[i + 2]) && IsOctal(raw[i + 3]))
+                {
+                    bytes.Add((byte)(((raw[i + 1] - '0') << 6) | ((raw[i + 2] - '0') << 3) | (raw[i + 3] - '0')));
+                    i += 3;
+                }
+                else
+                {
+                    bytes.Add(raw[i]);
+                }
+            }
+            return Encoding.UTF8.GetString(bytes.ToArray());
+        }
+
+        private static bool IsOctal(byte b) => b >= '0' && b <= '7';
+
+        /// <summary>
+        /// The mount a canonical path lives on: the longest mount point that is a prefix of it;
+        /// among mounts stacked on one point, the last one (it hides the others).
+        /// </summary>
+        public MountEntry? FindByPath(string canonicalPath)
+        {
+            MountEntry? best = null;
+            foreach (var e in Entries)
+            {
+                if (!Contains(e.MountPoint, canonicalPath)) continue;
+                if (best == null || e.MountPoint.Length >= best.MountPoint.Length) best = e;
+            }
+            return best;
+        }
+
+        public MountEntry? FindByDevice(uint major, uint minor)
+        {
+            foreach (var e in Entries)
+            {
+                if (e.Major == major && e.Minor == minor) return e;
+            }
+            return null;
+        }
+
+        internal static bool Contains(string mountPoint, string path)
+        {
+            if (mountPoint == "/") return path.StartsWith("/", StringComparison.Ordinal);
+            return path.Length == mountPoint.Length
+                ? string.Equals(path, mountPoint, StringComparison.Ordinal)
+                : path.StartsWith(mountPoint, StringComparison.Ordinal) && path[mountPoint.Length] == '/';
+        }
+    }
+}
