@@ -2,6 +2,8 @@
     # The one place the version lives: build.ps1 stamps it into the assemblies and the package.
     ModuleVersion        = '0.1.0'
     RootModule           = 'FsFreeze.dll'
+    # Loaded up front so the output types ([FsFreeze.FrozenFilesystem], ...) resolve right after Import-Module.
+    RequiredAssemblies   = @('FsFreeze.Core.dll')
     GUID                 = '6a0f3c1e-6a55-4f0e-9a57-3b1f6f0e2c11'
     Author               = 'FsFreeze contributors'
     CompanyName          = 'FsFreeze'

@@ -65,7 +65,8 @@ function Invoke-Test {
     Invoke-Checked dotnet restore (Join-Path $Root 'tests/TestDependencies.csproj') --nologo -v quiet
     $pester = Join-Path (Get-NuGetPackagesFolder) 'pester/5.7.1/tools/Pester.psd1'
     if (-not (Test-Path $pester)) { throw "Pester was not restored: $pester is missing." }
-    $pwsh = (Get-Process -Id $PID).Path
+    # $PSHOME/pwsh is the apphost both in an installed pwsh and in the dotnet tool (where the process is dotnet).
+    $pwsh = Join-Path $PSHOME 'pwsh'
     $runner = Join-Path $Root 'tests/Invoke-Tests.ps1'
     $runnerArgs = @('-NoProfile', '-NonInteractive', '-File', $runner, '-PesterPath', $pester, '-ModulePath', $ModuleDir)
     if ($Tag) { $runnerArgs += @('-Tag', ($Tag -join ',')) }

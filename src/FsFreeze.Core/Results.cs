@@ -22,8 +22,8 @@ namespace FsFreeze
 
         public DateTime? Deadline { get; set; }
 
-        /// <summary>The paths the caller named for it.</summary>
-        public string[] Path { get; set; } = Array.Empty<string>();
+        /// <summary>The paths the caller named for it (not "Path", so piping to Invoke-FsThaw binds MountPoint).</summary>
+        public string[] RequestedPath { get; set; } = Array.Empty<string>();
 
         public static FrozenFilesystem From(HeldMember m) => new FrozenFilesystem
         {
@@ -33,7 +33,7 @@ namespace FsFreeze
             Source = m.Filesystem.Source,
             FrozenAt = m.FrozenAt,
             FreezeTime = m.FreezeTime,
-            Path = m.Filesystem.RequestedPaths.ToArray(),
+            RequestedPath = m.Filesystem.RequestedPaths.ToArray(),
         };
     }
 

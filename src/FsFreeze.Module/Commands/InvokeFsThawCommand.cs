@@ -5,34 +5,25 @@ using System.Management.Automation;
 namespace FsFreeze.Commands
 {
     /// <summary>Thaws filesystems, each on its own: one that is not frozen is an error, the others still thaw.</summary>
-    [Cmdlet(VerbsLifecycle.Invoke, "FsThaw", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = PathSet)]
+    [Cmdlet(VerbsLifecycle.Invoke, "FsThaw", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(ThawedFilesystem))]
     public sealed class InvokeFsThawCommand : FsFreezeCmdlet
     {
-        private const string PathSet = "Path";
-        private const string InputObjectSet = "InputObject";
-
         private readonly List<(string Path, DateTime? FrozenAt)> _targets = new List<(string, DateTime?)>();
 
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
+        /// <summary>Binds MountPoint by property name, so Invoke-FsFreeze's objects (also after a JSON round trip) pipe in.</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("FullName", "MountPoint", "LiteralPath")]
         [ValidateNotNullOrEmpty]
         public string[] Path { get; set; } = null!;
 
-        /// <summary>What Invoke-FsFreeze emitted: thaws its mount point and reports how long it was frozen.</summary>
-        [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = InputObjectSet)]
-        public FrozenFilesystem[] InputObject { get; set; } = null!;
+        /// <summary>When the freeze began, from Invoke-FsFreeze's objects: lets the output say how long it was frozen.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+        public DateTime? FrozenAt { get; set; }
 
         protected override void ProcessRecord()
         {
-            if (ParameterSetName == InputObjectSet)
-            {
-                foreach (var f in InputObject) _targets.Add((f.MountPoint, f.FrozenAt));
-            }
-            else
-            {
-                foreach (var p in Path) _targets.Add((p, null));
-            }
+            foreach (var p in Path) _targets.Add((p, FrozenAt));
         }
 
         protected override void EndProcessing()

@@ -1,0 +1,29 @@
+<#
+.SYNOPSIS
+    Runs the Pester suite against the built module and ends with "N passed, N failed".
+#>
+param(
+    [Parameter(Mandatory)][string] $PesterPath,
+    [Parameter(Mandatory)][string] $ModulePath,
+    [string] $Tag
+)
+$ErrorActionPreference = 'Stop'
+Import-Module $PesterPath -Force
+$env:FSFREEZE_TEST_MODULE = $ModulePath
+
+$config = New-PesterConfiguration
+$config.Run.Path = $PSScriptRoot
+$config.Run.PassThru = $true
+$config.Output.Verbosity = 'Detailed'
+$config.TestResult.Enabled = $true
+$config.TestResult.OutputPath = Join-Path (Split-Path $ModulePath) 'test-results.xml'
+if ($Tag) { $config.Filter.Tag = $Tag.Split(',') }
+
+$result = Invoke-Pester -Configuration $config
+
+# Containers that failed to run (a broken BeforeAll) count as failures too.
+$failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
+Write-Host ''
+Write-Host "$($result.PassedCount) passed, $failed failed, $($result.SkippedCount) skipped"
+if ($failed -gt 0 -or $result.PassedCount -eq 0) { exit 1 }
+exit 0
