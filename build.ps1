@@ -1,16 +1,18 @@
 #!/usr/bin/env pwsh
 <#
 .SYNOPSIS
-    Builds, tests and packages the FsFreeze module.
+    Builds, tests and packages the FsFreeze module, and runs the consistent-backup demo.
 .DESCRIPTION
     Plain tasks, no bootstrap beyond NuGet restore. Every native step is checked: a failing step stops the build.
     FsFreeze.psd1 is the one source of the version.
 .EXAMPLE
     ./build.ps1 -Task Test
+.EXAMPLE
+    ./build.ps1 -Task Demo    # as root: snapshot a busy scratch filesystem with and without Use-FsFreeze
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test')]
+    [ValidateSet('Build', 'Test', 'Demo')]
     [string[]] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -74,9 +76,26 @@ function Invoke-Test {
     Invoke-Checked $pwsh @runnerArgs
 }
 
+function Test-BuildCurrent {
+    # True when out/FsFreeze is at least as new as every source it is built from.
+    $dll = Join-Path $ModuleDir 'FsFreeze.dll'
+    if (-not (Test-Path $dll)) { return $false }
+    $built = (Get-Item $dll).LastWriteTimeUtc
+    $sources = @(Get-ChildItem (Join-Path $Root 'src') -Recurse -File -Include '*.cs', '*.csproj', '*.ps1xml') + @(Get-Item (Join-Path $Root 'FsFreeze.psd1'))
+    -not ($sources | Where-Object LastWriteTimeUtc -GT $built)
+}
+
+function Invoke-Demo {
+    # In this process, so Ctrl+C reaches the demo's own cleanup (thaw, stop the writer, unmount, detach).
+    & (Join-Path $Root 'src/Demo/Invoke-BackupDemo.ps1') -ModulePath $ModuleDir
+    # Pass the demo's own code on (1: the frozen snapshot was not consistent; 2: the demo could not run).
+    if ($LASTEXITCODE -ne 0) { Write-Host "The demo failed with exit code $LASTEXITCODE." -ForegroundColor Red; exit $LASTEXITCODE }
+}
+
 foreach ($t in $Task) {
     switch ($t) {
         'Build' { Invoke-Build }
         'Test' { if ($Task -notcontains 'Build') { Invoke-Build }; Invoke-Test }
+        'Demo' { if ($Task -notcontains 'Build' -and -not (Test-BuildCurrent)) { Invoke-Build }; Invoke-Demo }
     }
 }
