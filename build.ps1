@@ -86,8 +86,20 @@ function Test-BuildCurrent {
 }
 
 function Invoke-Demo {
-    # In this process, so Ctrl+C reaches the demo's own cleanup (thaw, stop the writer, unmount, detach).
-    & (Join-Path $Root 'src/Demo/Invoke-BackupDemo.ps1') -ModulePath $ModuleDir
+    # In this process, so Ctrl+C reaches the demo's own cleanup (thaw, stop the writer, unmount, detach) and no
+    # parent can kill it halfway through. A stopped script returns here as if it ended well: exit 130 then.
+    $returned = $false
+    try {
+        & (Join-Path $Root 'src/Demo/Invoke-BackupDemo.ps1') -ModulePath $ModuleDir
+        $returned = $true
+    }
+    catch {
+        $returned = $true   # an error, not an interruption
+        throw
+    }
+    finally {
+        if (-not $returned) { exit 130 }
+    }
     # Pass the demo's own code on (1: the frozen snapshot was not consistent; 2: the demo could not run).
     if ($LASTEXITCODE -ne 0) { Write-Host "The demo failed with exit code $LASTEXITCODE." -ForegroundColor Red; exit $LASTEXITCODE }
 }

@@ -17,7 +17,8 @@
 .PARAMETER HoldFrozenSeconds
     Stay frozen this long after the copy. Only for testing interruption: a Ctrl+C then lands while frozen.
 .OUTPUTS
-    Exit code 0 when the frozen snapshot is consistent, 1 when it is not, 2 when the demo could not run.
+    Exit code 0 when the frozen snapshot is consistent, 1 when it is not, 2 when the demo could not run,
+    130 when interrupted (after cleaning up).
 #>
 [CmdletBinding()]
 param(
@@ -77,6 +78,7 @@ function Copy-Image([string] $From, [string] $To) {
 
 $state = [pscustomobject]@{ TempDir = $null; MountPoint = $null; Loop = $null; Mounted = $false; Writer = $null; StopFile = $null }
 $exitCode = 2
+$finished = $false   # stays false when Ctrl+C stops the script: then the finally block exits 130
 try {
     if ((& id -u) -ne '0') { throw 'The demo needs root: it makes a loop device, mounts it and freezes it.' }
     foreach ($tool in 'mkfs.ext4', 'losetup', 'mount', 'umount', 'fsfreeze', 'dumpe2fs', 'e2fsck', 'debugfs', 'cp', 'bash', 'timeout', 'sha256sum', 'base64') {
@@ -175,14 +177,24 @@ try {
         Write-Host 'Result      : the frozen snapshot is NOT consistent.'
         $exitCode = 1
     }
+    $finished = $true
 }
 catch {
     Write-Host "Demo failed: $($_.Exception.Message)" -ForegroundColor Red
     $exitCode = 2
+    $finished = $true
 }
 finally {
     # Also runs on Ctrl+C (PowerShell does not interrupt a finally block). Use-FsFreeze has thawed on its own way
     # out already; this cleanup thaws again first in case the demo was stopped anywhere else.
     Remove-DemoScratch $state
+    # pwsh -File ends with 0 after a Ctrl+C, and a plain 'exit 130' here was overridden when the stop came
+    # through Use-FsFreeze's scriptblock (measured). An interrupted demo proved nothing: end the process with 130,
+    # but only when pwsh runs a script file (this one or build.ps1), never an interactive shell the user typed in.
+    if (-not $finished) {
+        Write-Host 'Interrupted; cleaned up.'
+        if ([Environment]::GetCommandLineArgs() -match '^-(f|file)$') { [Environment]::Exit(130) }
+        exit 130
+    }
 }
 exit $exitCode
