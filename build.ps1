@@ -33,7 +33,9 @@ $ModuleDir = Join-Path $OutDir 'FsFreeze'
 
 function Invoke-Checked {
     # Runs a native command and throws when it fails, so no step is swallowed. Plain $args: '-o' is the command's, not ours.
-    $FilePath, $Arguments = $args
+    # Always an array: '$FilePath, $Arguments = $args' gives a string for one argument, which '@' splats by character.
+    $FilePath = $args[0]
+    $Arguments = @($args | Select-Object -Skip 1)
     Write-Host "> $FilePath $($Arguments -join ' ')" -ForegroundColor DarkGray
     & $FilePath @Arguments
     if ($LASTEXITCODE -ne 0) { throw "'$FilePath $($Arguments -join ' ')' failed with exit code $LASTEXITCODE." }

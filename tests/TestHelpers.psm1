@@ -5,8 +5,11 @@
 Set-StrictMode -Version 3.0
 
 function Invoke-Native {
-    # Runs a native command; throws with its output when it fails.
-    $exe, $rest = $args
+    # Runs a native command; throws with its output when it fails. $rest is always an array: with one argument,
+    # '$exe, $rest = $args' made it a string, and '@rest' then splatted it character by character
+    # ('umount /tmp/x/mnt' ran 'umount / t m p ...').
+    $exe = $args[0]
+    $rest = @($args | Select-Object -Skip 1)
     $out = & $exe @rest 2>&1
     if ($LASTEXITCODE -ne 0) { throw "'$exe $($rest -join ' ')' failed ($LASTEXITCODE): $out" }
     $out
