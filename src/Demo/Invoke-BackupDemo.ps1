@@ -108,7 +108,16 @@ try {
     $psi.UseShellExecute = $false
     $state.Writer = [Diagnostics.Process]::Start($psi)
     Write-Host "Writer: pid $($state.Writer.Id), appending, rewriting and renaming files, never syncing"
-    Start-Sleep -Seconds $WarmupSeconds
+    # Warm up for at least WarmupSeconds and until the writer has written each of its 28 files (4 logs,
+    # 8 data files, 16 documents: Start-DemoWriter.sh) once (a slow
+    # machine needs longer), so the snapshots have files to judge. Bounded: a writer that stalls fails the demo.
+    $warm = [Diagnostics.Stopwatch]::StartNew()
+    do {
+        Start-Sleep -Milliseconds 200
+        $written = @(Read-WriterLog $writerLog | Select-Object -ExpandProperty File -Unique).Count
+        if ($state.Writer.HasExited) { throw "The writer stopped early (exit $($state.Writer.ExitCode)): $(Get-Content -Raw "$writerLog.err" -ErrorAction SilentlyContinue)" }
+    } while (($warm.Elapsed.TotalSeconds -lt $WarmupSeconds -or $written -lt 28) -and $warm.Elapsed.TotalSeconds -lt 20)
+    if ($written -lt 28) { throw "The writer wrote only $written of its 28 files in 20 s." }
 
     # 1. The snapshot under Use-FsFreeze. Nothing in the scriptblock writes to the frozen filesystem.
     $frozenCopy = Join-Path $state.TempDir 'snapshot-frozen.img'
@@ -147,7 +156,7 @@ try {
     # 3. Judge both copies against what the writer says it had written.
     Write-Host 'Checking both snapshots (dumpe2fs -h, e2fsck -fy on a copy, checksums with debugfs)'
     $log = @(Read-WriterLog $writerLog)
-    if ($log.Count -eq 0) { throw "The writer logged nothing; see $writerLog.err" }
+    if ($log.Count -eq 0) { throw "The writer logged nothing: $(Get-Content -Raw "$writerLog.err" -ErrorAction SilentlyContinue)" }
     $frozenResult = Test-Snapshot -Name 'frozen' -Image $frozenCopy -WorkDir $state.TempDir `
         -Expected @(Get-ExpectedFiles -Log $log -From $timing.Called -To $timing.Frozen)
     $plainResult = Test-Snapshot -Name 'unfrozen' -Image $plainCopy -WorkDir $state.TempDir `

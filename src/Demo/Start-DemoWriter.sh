@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo's writer: keeps changing files in DIR the way applications do (appends, in-place rewrites,
-# write-then-rename), never syncs, so the data sits in the page cache. After each change it logs one line
+# The demo's writer: keeps changing 28 files in DIR (4 logs, 8 data files, 16 documents; the demo waits
+# until it has seen all 28) the way applications do (appends, in-place rewrites, write-then-rename), and
+# never syncs, so the data sits in the page cache. After each change it logs one line
 #   <start> <done> <op> <file> <sha256 of the file as it now is>
 # to LOG, which lives outside DIR (on a filesystem that is never frozen). Timestamps are $EPOCHREALTIME,
 # so the demo can see from the writer's own clock how long it was held.
