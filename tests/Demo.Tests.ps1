@@ -124,4 +124,20 @@ Describe 'The consistent-backup demo' -Tag 'Demo' {
         Get-Process -Id (Get-WriterPid $demo) -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         Get-DemoLeftovers $parent | Should -BeNullOrEmpty
     }
+
+    It 'leaves its guardian to thaw and clean up when killed outright (kill -9) while frozen' {
+        $demo = Start-Demo -TempParent $parent -ExtraArgs '-HoldFrozenSeconds', '60'
+        Read-DemoOutput $demo -Until '^Holding the freeze' -TimeoutMs 120000 | Should -BeTrue -Because ($demo.Lines -join "`n")
+
+        $demo.Process.Kill()   # SIGKILL: no finally block runs in the demo
+        $demo.Process.WaitForExit(10000) | Should -BeTrue
+        # The guardian polls every 0.2 s; give it a bounded while to thaw, stop the writer, unmount and detach.
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ((Get-DemoLeftovers $parent) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
+
+        Get-DemoLeftovers $parent | Should -BeNullOrEmpty
+        Get-Process -Id (Get-WriterPid $demo) -ErrorAction SilentlyContinue | Should -BeNullOrEmpty -Because 'a writer blocked on the frozen filesystem can only have died after a thaw'
+        $demo.Errors.Wait(10000) | Should -BeTrue
+        $demo.Errors.Result | Should -Match 'guardian: thawed'
+    }
 }

@@ -7,7 +7,8 @@
     a writer (a child bash process) that keeps changing files, copies the image once inside Use-FsFreeze and once
     without freezing, and judges both copies (dumpe2fs -h, e2fsck -fy on a copy, file checksums against the
     writer's log). Prints a short report. Cleans up on every way out, Ctrl+C included: thaw, stop the writer,
-    unmount, detach the loop device, delete the temp directory, in that order.
+    unmount, detach the loop device, delete the temp directory, in that order. When pwsh is killed outright
+    (SIGKILL, SIGTERM) and runs no finally block, a guardian process (Watch-DemoCleanup.sh) does the same.
     Only the demo's own loop mount is ever frozen. The copies are written to the temp directory, which is on
     another filesystem (/), never into the frozen one.
 .PARAMETER ModulePath
@@ -68,6 +69,21 @@ function Remove-DemoScratch($State) {
         Remove-Item -LiteralPath $State.TempDir -Recurse -Force -ErrorAction SilentlyContinue
     }
     elseif ($State.TempDir) { Write-Warning "Cleanup: left $($State.TempDir) in place because something there is still in use." }
+    # All undone: the guardian has nothing left to do. Otherwise it stays, and retries once this process is gone.
+    if ($State.Guardian -and -not $State.Mounted -and -not $State.Loop -and -not $State.Guardian.HasExited) {
+        $State.Guardian.Kill()
+        $State.Guardian.WaitForExit(2000) | Out-Null
+    }
+}
+
+function Start-DemoGuardian($State, [string] $Image, [int] $MaxSeconds) {
+    # finally blocks do not run when pwsh is killed (SIGKILL, SIGTERM): a process of its own, in its own session
+    # so Ctrl+C does not reach it, then thaws and cleans up the scratch filesystem if the demo could not.
+    $psi = [Diagnostics.ProcessStartInfo]::new('setsid')
+    foreach ($a in (Join-Path $PSScriptRoot 'Watch-DemoCleanup.sh'), [string]$PID, $State.TempDir, $State.MountPoint, $State.Loop, $Image,
+        [string]$State.Writer.Id, [string]$MaxSeconds) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    [Diagnostics.Process]::Start($psi)
 }
 
 function Copy-Image([string] $From, [string] $To) {
@@ -76,12 +92,12 @@ function Copy-Image([string] $From, [string] $To) {
     Invoke-ToolChecked -TimeoutSec 60 -FilePath cp -ArgumentList '--reflink=auto', '--sparse=always', $From, $To | Out-Null
 }
 
-$state = [pscustomobject]@{ TempDir = $null; MountPoint = $null; Loop = $null; Mounted = $false; Writer = $null; StopFile = $null }
+$state = [pscustomobject]@{ TempDir = $null; MountPoint = $null; Loop = $null; Mounted = $false; Writer = $null; StopFile = $null; Guardian = $null }
 $exitCode = 2
 $finished = $false   # stays false when Ctrl+C stops the script: then the finally block exits 130
 try {
     if ((& id -u) -ne '0') { throw 'The demo needs root: it makes a loop device, mounts it and freezes it.' }
-    foreach ($tool in 'mkfs.ext4', 'losetup', 'mount', 'umount', 'fsfreeze', 'dumpe2fs', 'e2fsck', 'debugfs', 'cp', 'bash', 'timeout', 'sha256sum', 'base64') {
+    foreach ($tool in 'mkfs.ext4', 'losetup', 'mount', 'umount', 'mountpoint', 'fsfreeze', 'setsid', 'dumpe2fs', 'e2fsck', 'debugfs', 'cp', 'bash', 'timeout', 'sha256sum', 'base64') {
         if (-not (Get-Command $tool -CommandType Application -ErrorAction SilentlyContinue)) { throw "The demo needs '$tool' (e2fsprogs, util-linux, coreutils)." }
     }
     Import-Module (Join-Path $ModulePath 'FsFreeze.psd1') -Force
@@ -108,6 +124,7 @@ try {
     $psi.UseShellExecute = $false
     $state.Writer = [Diagnostics.Process]::Start($psi)
     Write-Host "Writer: pid $($state.Writer.Id), appending, rewriting and renaming files, never syncing"
+    $state.Guardian = Start-DemoGuardian $state $image (120 + $HoldFrozenSeconds)
     # Warm up for at least WarmupSeconds and until the writer has written each of its 28 files (4 logs,
     # 8 data files, 16 documents: Start-DemoWriter.sh) once (a slow
     # machine needs longer), so the snapshots have files to judge. Bounded: a writer that stalls fails the demo.
