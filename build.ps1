@@ -30,6 +30,7 @@ $Manifest = Import-PowerShellDataFile (Join-Path $Root 'FsFreeze.psd1')
 $Version = $Manifest.ModuleVersion
 $OutDir = Join-Path $Root 'out'
 $ModuleDir = Join-Path $OutDir 'FsFreeze'
+$BuildStamp = Join-Path $OutDir 'build.stamp'
 
 function Invoke-Checked {
     # Runs a native command and throws when it fails, so no step is swallowed. Plain $args: '-o' is the command's, not ours.
@@ -51,6 +52,7 @@ function Get-NuGetPackagesFolder {
 function Invoke-Build {
     # The module folder is laid out to import as it is: manifest, formats, help, dlls and the Mono.Posix native helper, flat.
     if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
+    if (Test-Path $BuildStamp) { Remove-Item $BuildStamp }
     Invoke-Checked dotnet publish (Join-Path $Root 'src/FsFreeze.Module/FsFreeze.Module.csproj') `
         -c $Configuration -o $ModuleDir --nologo -v quiet "-p:Version=$Version"
     Copy-Item (Join-Path $Root 'FsFreeze.psd1') $ModuleDir
@@ -62,6 +64,8 @@ function Invoke-Build {
     foreach ($required in 'FsFreeze.dll', 'FsFreeze.Core.dll', 'Mono.Posix.NETStandard.dll', 'libMonoPosixHelper.so') {
         if (-not (Test-Path (Join-Path $ModuleDir $required))) { throw "Build output lacks $required." }
     }
+    # Beside the module folder, not in it: when this build finished, for -Task Demo's "build if needed".
+    Set-Content -LiteralPath $BuildStamp -Value $Version
     Write-Host "Built FsFreeze $Version into $ModuleDir"
 }
 
@@ -79,10 +83,10 @@ function Invoke-Test {
 }
 
 function Test-BuildCurrent {
-    # True when out/FsFreeze is at least as new as every source it is built from.
-    $dll = Join-Path $ModuleDir 'FsFreeze.dll'
-    if (-not (Test-Path $dll)) { return $false }
-    $built = (Get-Item $dll).LastWriteTimeUtc
+    # True when the last complete build is newer than every source it is built from. A stamp, not the dll's
+    # time: MSBuild leaves FsFreeze.dll alone when only a method body in the core changed.
+    if (-not (Test-Path $BuildStamp) -or -not (Test-Path (Join-Path $ModuleDir 'FsFreeze.dll'))) { return $false }
+    $built = (Get-Item $BuildStamp).LastWriteTimeUtc
     $sources = @(Get-ChildItem (Join-Path $Root 'src') -Recurse -File -Include '*.cs', '*.csproj', '*.ps1xml') + @(Get-Item (Join-Path $Root 'FsFreeze.psd1'))
     -not ($sources | Where-Object LastWriteTimeUtc -GT $built)
 }
