@@ -27,6 +27,7 @@ namespace FsFreeze
             {
                 var (major, minor) = DeviceNumber.Split(st.st_rdev);
                 var mounted = table.FindByDevice(major, minor)
+                    ?? FindBySourceDevice(table, st.st_rdev)
                     ?? throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
                         $"Block device '{absolutePath}' ({major}:{minor}) has no mounted filesystem. Mount it first, or name the mount point.");
                 return new Filesystem(mounted, mounted.MountPoint, absolutePath);
@@ -40,6 +41,24 @@ namespace FsFreeze
                 ?? throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
                     $"No mounted filesystem holds '{absolutePath}' (resolved to '{canonical}') in /proc/self/mountinfo.");
             return new Filesystem(mount, canonical, absolutePath);
+        }
+
+        /// <summary>
+        /// btrfs shows an anonymous device (0:N) in mountinfo, not the block device it lives on: find the mount
+        /// whose source is a device node with this device number instead.
+        /// </summary>
+        private static MountEntry? FindBySourceDevice(MountTable table, ulong rdev)
+        {
+            foreach (var e in table.Entries)
+            {
+                if (!e.Source.StartsWith("/", StringComparison.Ordinal)) continue;
+                if (Syscall.stat(e.Source, out var st) == 0
+                    && (st.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFBLK && st.st_rdev == rdev)
+                {
+                    return e;
+                }
+            }
+            return null;
         }
 
         /// <summary>
