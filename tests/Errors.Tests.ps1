@@ -1,0 +1,194 @@
+#Requires -Modules Pester
+# Each errno, and each refusal, as the ErrorRecord a caller sees: stable id, real category, the path as target.
+
+BeforeAll {
+    Import-Module $env:FSFREEZE_TEST_MODULE/FsFreeze.psd1 -Force
+    Import-Module $PSScriptRoot/TestHelpers.psm1 -Force
+}
+
+Describe 'All or nothing: ext4 and tmpfs in one call' -Tag 'Errors' {
+    BeforeAll {
+        # tmpfs mounted first, so ext4 (the later mount at the same depth) is frozen first and must be rolled back.
+        $tmp = New-LoopFilesystem -Type tmpfs
+        $ext4 = New-LoopFilesystem -Type ext4
+        $nestedTmp = New-LoopFilesystem -Type tmpfs -Under $ext4.MountPoint -MountName 'tmp'
+    }
+    AfterAll { Remove-LoopFilesystem $nestedTmp; Remove-LoopFilesystem $ext4; Remove-LoopFilesystem $tmp }
+
+    It 'rolls back <Case>, leaves ext4 thawed and names tmpfs' -ForEach @(
+        @{ Case = 'a sibling tmpfs'; Nested = $false }
+        @{ Case = 'a tmpfs nested in the ext4 (frozen first, so nothing was frozen yet)'; Nested = $true }
+    ) {
+        $tmpfs = if ($Nested) { $nestedTmp } else { $tmp }
+        $out = Invoke-FsFreeze -Path $ext4.MountPoint, $tmpfs.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue
+        $out | Should -BeNullOrEmpty
+        $err.Count | Should -Be 1
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotSupported|NotImplemented|$($tmpfs.MountPoint)"
+        $err[0].Exception.Message | Should -BeLike "*'$($tmpfs.MountPoint)' (tmpfs*"
+        if ($Nested) { $err[0].Exception.Message | Should -BeLike '*Nothing was frozen.' }
+        else { $err[0].Exception.Message | Should -BeLike "*thawed again*'$($ext4.MountPoint)'*" }
+
+        Test-IsFrozen $ext4.MountPoint | Should -BeFalse
+        $probe = Start-ProbeWriter $ext4.MountPoint
+        Wait-ProbeWriter $probe | Should -BeTrue -Because 'ext4 was thawed again'
+    }
+}
+
+Describe 'EBUSY: already frozen' -Tag 'Errors' {
+    BeforeAll {
+        $fs = New-LoopFilesystem -Type ext4
+        $bind = Add-ExtraMount $fs -Name 'bind'
+    }
+    AfterEach { & fsfreeze -u $fs.MountPoint 2>$null }
+    AfterAll { Remove-ExtraMount $bind; Remove-LoopFilesystem $fs }
+
+    It 'a second Invoke-FsFreeze of <Case> is FsFreeze.AlreadyFrozen' -ForEach @(
+        @{ Case = 'the same path'; Second = 'mount' }
+        @{ Case = 'its bind mount'; Second = 'bind' }
+    ) {
+        $first = Invoke-FsFreeze -Path $fs.MountPoint
+        $path = if ($Second -eq 'bind') { $bind } else { $fs.MountPoint }
+        Invoke-FsFreeze -Path $path -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.AlreadyFrozen|ResourceBusy|$path"
+        $err[0].Exception.Message | Should -BeLike '*EBUSY*already frozen*'
+        # The failed second call must not have thawed the first freeze in its rollback.
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue
+        $first | Invoke-FsThaw | Out-Null
+    }
+
+    It 'a freeze made by fsfreeze -f is FsFreeze.AlreadyFrozen, and Invoke-FsThaw can thaw it' {
+        Invoke-Native fsfreeze -f $fs.MountPoint | Out-Null
+        Invoke-FsFreeze -Path $fs.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.AlreadyFrozen|ResourceBusy|$($fs.MountPoint)"
+        (Invoke-FsThaw -Path $fs.MountPoint).State | Should -Be 'Thawed'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+}
+
+Describe 'EINVAL: thaw of a filesystem that is not frozen' -Tag 'Errors' {
+    BeforeAll {
+        $a = New-LoopFilesystem -Type ext4
+        $b = New-LoopFilesystem -Type xfs
+    }
+    AfterEach { & fsfreeze -u $a.MountPoint 2>$null; & fsfreeze -u $b.MountPoint 2>$null }
+    AfterAll { Remove-LoopFilesystem $a; Remove-LoopFilesystem $b }
+
+    It 'is FsFreeze.NotFrozen' {
+        Invoke-FsThaw -Path $a.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotFrozen|InvalidOperation|$($a.MountPoint)"
+        $err[0].Exception.Message | Should -BeLike '*EINVAL*not frozen*'
+    }
+
+    It 'is non-terminating per path: the others still thaw' {
+        Invoke-FsFreeze -Path $b.MountPoint | Out-Null
+        $thawed = Invoke-FsThaw -Path $a.MountPoint, $b.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue
+        $thawed.MountPoint | Should -Be $b.MountPoint
+        $err.Count | Should -Be 1
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotFrozen|InvalidOperation|$($a.MountPoint)"
+        Test-IsFrozen $b.MountPoint | Should -BeFalse
+    }
+}
+
+Describe 'A missing path' -Tag 'Errors' {
+    BeforeAll { $fs = New-LoopFilesystem -Type ext4 }
+    AfterEach { & fsfreeze -u $fs.MountPoint 2>$null }
+    AfterAll { Remove-LoopFilesystem $fs }
+
+    It 'is FsFreeze.PathNotFound, and nothing is frozen though the other path is fine' {
+        $missing = "$($fs.MountPoint)/no/such/dir"
+        Invoke-FsFreeze -Path $fs.MountPoint, $missing -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err.Count | Should -Be 1
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.PathNotFound|ObjectNotFound|$missing"
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'stops Use-FsFreeze before it freezes or runs the scriptblock' {
+        $ran = [ref] $false
+        $caught = $null
+        try { Use-FsFreeze -Path $fs.MountPoint, '/no/such/path' -ScriptBlock { $ran.Value = $true } -ErrorAction SilentlyContinue -ErrorVariable err }
+        catch { $caught = $_ }
+        $caught.FullyQualifiedErrorId | Should -BeLike 'FsFreeze.NothingFrozen,*'
+        $err | Where-Object { $_ -is [Management.Automation.ErrorRecord] } | Get-ErrorSummary |
+            Should -Contain 'FsFreeze.PathNotFound|ObjectNotFound|/no/such/path'
+        $ran.Value | Should -BeFalse
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+}
+
+Describe 'EPERM: a caller without CAP_SYS_ADMIN' -Tag 'Errors' {
+    BeforeAll { $fs = New-LoopFilesystem -Type ext4 }
+    AfterAll { Remove-LoopFilesystem $fs }
+
+    It 'is FsFreeze.PermissionDenied, and nothing is frozen' {
+        # root with every capability dropped from the bounding set: the uid is 0, CAP_SYS_ADMIN is gone.
+        $r = Invoke-ChildPwsh -Prefix 'setpriv', '--inh-caps=-all', '--bounding-set=-all', '--' -Environment @{ MP = $fs.MountPoint; FSFREEZE_TEST_HELPERS = "$PSScriptRoot/TestHelpers.psm1" } -Command @'
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+Import-Module "$env:FSFREEZE_TEST_HELPERS"
+(Get-Content /proc/self/status | Where-Object { $_ -like 'CapEff:*' }) -replace '\s+', ' '
+Invoke-FsFreeze -Path $env:MP -ErrorVariable err -ErrorAction SilentlyContinue
+$err | Get-ErrorSummary
+$err | ForEach-Object { $_.Exception.Message }
+'@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.Lines[0] | Should -Be 'CapEff: 0000000000000000'
+        $r.Lines[1] | Should -Be "FsFreeze.PermissionDenied|PermissionDenied|$($fs.MountPoint)"
+        $r.Lines[2] | Should -BeLike '*EPERM*CAP_SYS_ADMIN*'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+}
+
+Describe 'The session guard' -Tag 'Errors' {
+    BeforeAll { $fs = New-LoopFilesystem -Type ext4 }
+    AfterEach { & fsfreeze -u $fs.MountPoint 2>$null }
+    AfterAll { Remove-LoopFilesystem $fs }
+
+    It 'refuses / without -Force' {
+        # -WhatIf as a second net: the guard runs before ShouldProcess, so the error still comes, and even a
+        # broken guard could not freeze / here. -Force on / is never tested: it would freeze this machine.
+        Invoke-FsFreeze -Path / -WhatIf -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0] | Get-ErrorSummary | Should -Be 'FsFreeze.SessionFilesystem|InvalidOperation|/'
+        $err[0].Exception.Message | Should -BeLike "*Refusing to freeze '/'*root filesystem*-Force*"
+        { Use-FsFreeze -Path / -ScriptBlock { 'ran' } -WhatIf } | Should -Throw -ErrorId 'FsFreeze.SessionFilesystem,*'
+    }
+
+    It 'refuses the filesystem of the PowerShell location without -Force' {
+        Push-Location "$($fs.MountPoint)"
+        try {
+            Invoke-FsFreeze -Path . -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        }
+        finally { Pop-Location }
+        # The target is the path resolved against the location, the one the guard judged.
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.SessionFilesystem|InvalidOperation|$($fs.MountPoint)"
+        $err[0].Exception.Message | Should -BeLike "*current location*"
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'refuses $HOME''s filesystem, named as ~, in a child pwsh whose HOME is on the test mount' {
+        $r = Invoke-ChildPwsh -Environment @{ HOME = $fs.MountPoint; FSFREEZE_TEST_HELPERS = "$PSScriptRoot/TestHelpers.psm1" } -Command @'
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+Import-Module "$env:FSFREEZE_TEST_HELPERS"
+Invoke-FsFreeze -Path ~ -ErrorVariable err -ErrorAction SilentlyContinue
+$err | Get-ErrorSummary
+$err | ForEach-Object { $_.Exception.Message }
+'@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.Lines[0] | Should -Be "FsFreeze.SessionFilesystem|InvalidOperation|$($fs.MountPoint)"
+        $r.Lines[1] | Should -BeLike '*your home directory*'
+        $r.Lines.Count | Should -Be 2
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It '-Force freezes the PowerShell location''s filesystem (a child pwsh located on a test mount)' {
+        $r = Invoke-ChildPwsh -Environment @{ MP = $fs.MountPoint } -Command @'
+$ErrorActionPreference = 'Stop'
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+Set-Location -LiteralPath $env:MP
+$frozen = Invoke-FsFreeze -Path . -Force
+$frozen.MountPoint
+(Invoke-FsThaw -Path . ).State
+'@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.Lines | Should -Be @($fs.MountPoint, 'Thawed')
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+}
