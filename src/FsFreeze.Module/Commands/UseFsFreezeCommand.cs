@@ -76,7 +76,8 @@ namespace FsFreeze.Commands
                 {
                     var frozen = new List<FrozenFilesystem>();
                     foreach (var m in set.Members) frozen.Add(FrozenFilesystem.From(m));
-                    output = InvokeCommand.InvokeScript(useLocalScope: true, ScriptBlock, input: null, frozen.ToArray());
+                    // One argument, the array: passed bare, the array would spread into one argument per filesystem.
+                    output = InvokeCommand.InvokeScript(useLocalScope: true, ScriptBlock, input: null, new object[] { frozen.ToArray() });
                 }
                 finally
                 {
