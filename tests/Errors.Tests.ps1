@@ -192,3 +192,24 @@ $frozen.MountPoint
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
     }
 }
+
+Describe 'Rollback thaws only what this call froze' -Tag 'Errors' {
+    BeforeAll {
+        # $theirs mounted first, so $mine (the later mount at the same depth) is frozen first, then $theirs fails.
+        $theirs = New-LoopFilesystem -Type xfs
+        $mine = New-LoopFilesystem -Type ext4
+    }
+    AfterAll { Remove-LoopFilesystem $mine; Remove-LoopFilesystem $theirs }
+
+    It 'leaves a freeze made by fsfreeze -f in place when the set fails on it' {
+        Invoke-Native fsfreeze -f $theirs.MountPoint | Out-Null
+        try {
+            Invoke-FsFreeze -Path $theirs.MountPoint, $mine.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.AlreadyFrozen|ResourceBusy|$($theirs.MountPoint)"
+            $err[0].Exception.Message | Should -BeLike "*thawed again*'$($mine.MountPoint)'*"
+            Test-IsFrozen $mine.MountPoint | Should -BeFalse
+            Test-IsFrozen $theirs.MountPoint | Should -BeTrue -Because 'the other tool''s freeze is not ours to undo'
+        }
+        finally { & fsfreeze -u $theirs.MountPoint 2>$null }
+    }
+}

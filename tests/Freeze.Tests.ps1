@@ -258,3 +258,21 @@ Get-Content "/proc/$PID/maps" | Where-Object { $_ -match 'MonoPosixHelper' } | F
         $r.Lines[2] | Should -Be (Join-Path (Resolve-Path $env:FSFREEZE_TEST_MODULE).ProviderPath 'libMonoPosixHelper.so')
     }
 }
+
+Describe 'Paths from the pipeline' -Tag 'Freeze' {
+    BeforeAll {
+        $a = New-LoopFilesystem -Type ext4
+        $b = New-LoopFilesystem -Type ext4
+    }
+    AfterAll { Remove-LoopFilesystem $a; Remove-LoopFilesystem $b }
+
+    It 'strings piped in by value are frozen as one set' {
+        $frozen = $a.MountPoint, $b.MountPoint | Invoke-FsFreeze
+        @($frozen).Count | Should -Be 2
+        Test-IsFrozen $a.MountPoint | Should -BeTrue
+        Test-IsFrozen $b.MountPoint | Should -BeTrue
+        @($frozen | Invoke-FsThaw).Count | Should -Be 2
+        Test-IsFrozen $a.MountPoint | Should -BeFalse
+        Test-IsFrozen $b.MountPoint | Should -BeFalse
+    }
+}

@@ -99,3 +99,35 @@ Describe 'Use-FsFreeze' -Tag 'UseFsFreeze' {
             Get-ErrorSummary | Should -Be "FsFreeze.NotFrozen|InvalidOperation|$($fs.MountPoint)"
     }
 }
+
+Describe 'Use-FsFreeze and SIGINT' -Tag 'UseFsFreeze' {
+    BeforeAll { $fs = New-LoopFilesystem -Type ext4 }
+    AfterAll { Remove-LoopFilesystem $fs }
+
+    It 'thaws when a child pwsh gets SIGINT (Ctrl+C) while the scriptblock sleeps' {
+        $ready = "$($fs.Root)/ready"   # on /, beside the mount: never write to the frozen filesystem
+        $psi = [Diagnostics.ProcessStartInfo]::new((Get-PwshPath))
+        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', @'
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+Use-FsFreeze -Path $env:MP -ScriptBlock { Set-Content -LiteralPath $env:READY 'frozen'; Start-Sleep -Seconds 120 }
+'@) { $psi.ArgumentList.Add($a) }
+        $psi.UseShellExecute = $false
+        $psi.Environment['FSFREEZE_TEST_MODULE'] = $env:FSFREEZE_TEST_MODULE
+        $psi.Environment['MP'] = $fs.MountPoint
+        $psi.Environment['READY'] = $ready
+        $p = [Diagnostics.Process]::Start($psi)
+        try {
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while (-not (Test-Path -LiteralPath $ready) -and [DateTime]::UtcNow -lt $deadline -and -not $p.HasExited) { Start-Sleep -Milliseconds 100 }
+            Test-Path -LiteralPath $ready | Should -BeTrue -Because 'the scriptblock runs once the set is frozen'
+            Test-IsFrozen $fs.MountPoint | Should -BeTrue
+            Invoke-Native kill -INT $p.Id | Out-Null
+            $p.WaitForExit(30000) | Should -BeTrue -Because 'SIGINT stops the pipeline and pwsh exits'
+            Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        }
+        finally {
+            & fsfreeze -u $fs.MountPoint 2>$null
+            if (-not $p.HasExited) { $p.Kill($true) }
+        }
+    }
+}
