@@ -102,6 +102,32 @@ Describe 'A missing path' -Tag 'Errors' {
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
     }
 
+    It 'a path of another provider (<_>) is FsFreeze.PathNotFound, not a name looked up in the process cwd' -ForEach 'Env:HOME', 'Variable:PWD', 'NoSuchDrive:/x' {
+        Invoke-FsFreeze -Path $_, $fs.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err.Count | Should -Be 1
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.PathNotFound|ObjectNotFound|$_"
+        $err[0].Exception.Message | Should -BeLike "'$_' is not a filesystem path*"
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'Invoke-FsThaw reports a missing path and still thaws the others' {
+        Invoke-FsFreeze -Path $fs.MountPoint | Out-Null
+        $thawed = Invoke-FsThaw -Path '/no/such/path', $fs.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue
+        $thawed.MountPoint | Should -Be $fs.MountPoint
+        $err | Get-ErrorSummary | Should -Be 'FsFreeze.PathNotFound|ObjectNotFound|/no/such/path'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'a block device with no mounted filesystem is FsFreeze.PathNotFound' {
+        $loop = (Invoke-Native losetup -f --show $fs.Image | Select-Object -Last 1).Trim()   # a second, unmounted device
+        try {
+            Invoke-FsFreeze -Path $loop -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.PathNotFound|ObjectNotFound|$loop"
+            $err[0].Exception.Message | Should -BeLike '*has no mounted filesystem*'
+        }
+        finally { Invoke-Native losetup -d $loop | Out-Null }
+    }
+
     It 'stops Use-FsFreeze before it freezes or runs the scriptblock' {
         $ran = [ref] $false
         $caught = $null
@@ -116,24 +142,40 @@ Describe 'A missing path' -Tag 'Errors' {
 }
 
 Describe 'EPERM: a caller without CAP_SYS_ADMIN' -Tag 'Errors' {
-    BeforeAll { $fs = New-LoopFilesystem -Type ext4 }
-    AfterAll { Remove-LoopFilesystem $fs }
+    BeforeAll {
+        $fs = New-LoopFilesystem -Type ext4
+        $frozenByUs = New-LoopFilesystem -Type ext4
+    }
+    AfterAll { Remove-LoopFilesystem $fs; Remove-LoopFilesystem $frozenByUs }
 
-    It 'is FsFreeze.PermissionDenied, and nothing is frozen' {
-        # root with every capability dropped from the bounding set: the uid is 0, CAP_SYS_ADMIN is gone.
-        $r = Invoke-ChildPwsh -Prefix 'setpriv', '--inh-caps=-all', '--bounding-set=-all', '--' -Environment @{ MP = $fs.MountPoint; FSFREEZE_TEST_HELPERS = "$PSScriptRoot/TestHelpers.psm1" } -Command @'
+    It 'is FsFreeze.PermissionDenied for freeze, Use-FsFreeze and thaw, and changes nothing' {
+        Invoke-Native fsfreeze -f $frozenByUs.MountPoint | Out-Null
+        try {
+            # root with every capability dropped from the bounding set: the uid is 0, CAP_SYS_ADMIN is gone.
+            $r = Invoke-ChildPwsh -Prefix 'setpriv', '--inh-caps=-all', '--bounding-set=-all', '--' -Environment @{
+                MP = $fs.MountPoint; FROZEN = $frozenByUs.MountPoint; FSFREEZE_TEST_HELPERS = "$PSScriptRoot/TestHelpers.psm1"
+            } -Command @'
 Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
 Import-Module "$env:FSFREEZE_TEST_HELPERS"
 (Get-Content /proc/self/status | Where-Object { $_ -like 'CapEff:*' }) -replace '\s+', ' '
 Invoke-FsFreeze -Path $env:MP -ErrorVariable err -ErrorAction SilentlyContinue
 $err | Get-ErrorSummary
 $err | ForEach-Object { $_.Exception.Message }
+try { Use-FsFreeze -Path $env:MP -ScriptBlock { 'scriptblock ran' } } catch { $_ | Get-ErrorSummary }
+Invoke-FsThaw -Path $env:FROZEN -ErrorVariable err -ErrorAction SilentlyContinue
+$err | Get-ErrorSummary
 '@
-        $r.ExitCode | Should -Be 0 -Because $r.StdErr
-        $r.Lines[0] | Should -Be 'CapEff: 0000000000000000'
-        $r.Lines[1] | Should -Be "FsFreeze.PermissionDenied|PermissionDenied|$($fs.MountPoint)"
-        $r.Lines[2] | Should -BeLike '*EPERM*CAP_SYS_ADMIN*'
-        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $r.Lines[0] | Should -Be 'CapEff: 0000000000000000'
+            $r.Lines[1] | Should -Be "FsFreeze.PermissionDenied|PermissionDenied|$($fs.MountPoint)"
+            $r.Lines[2] | Should -BeLike '*EPERM*CAP_SYS_ADMIN*'
+            $r.Lines[3] | Should -Be "FsFreeze.PermissionDenied|PermissionDenied|$($fs.MountPoint)" -Because 'Use-FsFreeze fails before the scriptblock'
+            $r.Lines[4] | Should -Be "FsFreeze.PermissionDenied|PermissionDenied|$($frozenByUs.MountPoint)"
+            $r.Lines.Count | Should -Be 5
+            Test-IsFrozen $fs.MountPoint | Should -BeFalse
+            Test-IsFrozen $frozenByUs.MountPoint | Should -BeTrue -Because 'the unprivileged thaw did nothing'
+        }
+        finally { & fsfreeze -u $frozenByUs.MountPoint 2>$null }
     }
 }
 
