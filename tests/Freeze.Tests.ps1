@@ -16,6 +16,10 @@ Describe 'Invoke-FsFreeze and Invoke-FsThaw on <_>' -ForEach 'ext4', 'xfs', 'btr
         $frozen.FileSystemType | Should -Be $_
         $frozen.State | Should -Be 'Frozen'
         $frozen | Should -BeOfType ([FsFreeze.FrozenFilesystem])
+        $frozen.Source | Should -Be $fs.Loop
+        $frozen.Device | Should -Be (& findmnt -n -o MAJ:MIN --mountpoint $fs.MountPoint).Trim()
+        $frozen.FrozenAt | Should -BeLessOrEqual ([DateTime]::Now)
+        $frozen.FreezeTime | Should -BeGreaterThan ([TimeSpan]::Zero)
 
         $probe = Start-ProbeWriter $fs.MountPoint
         Wait-ProbeWriter $probe -TimeoutMs 700 | Should -BeFalse -Because 'a write to a frozen filesystem blocks'
@@ -244,17 +248,19 @@ Invoke-FsFreeze -Path $env:MP -WhatIf
 
 Describe 'The Mono.Posix native helper' -Tag 'Freeze' {
     It 'loads from the module folder in a fresh pwsh' {
-        # strerror goes through libMonoPosixHelper; the maps file says which copy the process loaded.
+        # NativeConvert is implemented in libMonoPosixHelper; the maps file says which copy the process loaded.
+        # Mono.Posix is called directly, so the test holds whichever of its calls the core happens to use.
         $r = Invoke-ChildPwsh -Command @'
 $ErrorActionPreference = 'Stop'
 Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+$null = [Reflection.Assembly]::LoadFrom("$env:FSFREEZE_TEST_MODULE/Mono.Posix.NETStandard.dll")
 @(Get-Content "/proc/$PID/maps" | Where-Object { $_ -match 'MonoPosixHelper' }).Count
-[FsFreeze.Native.NativeError]::Describe(16)
+[Mono.Unix.Native.NativeConvert]::FromErrno([Mono.Unix.Native.Errno]::EBUSY)
 Get-Content "/proc/$PID/maps" | Where-Object { $_ -match 'MonoPosixHelper' } | ForEach-Object { ($_ -split '\s+', 6)[5] } | Select-Object -Unique
 '@
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
         $r.Lines[0] | Should -Be '0' -Because 'nothing needed it yet, so the next call is what loads it'
-        $r.Lines[1] | Should -Be 'EBUSY (Device or resource busy)'
+        $r.Lines[1] | Should -Be '16'
         $r.Lines[2] | Should -Be (Join-Path (Resolve-Path $env:FSFREEZE_TEST_MODULE).ProviderPath 'libMonoPosixHelper.so')
     }
 }

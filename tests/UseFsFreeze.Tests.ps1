@@ -131,3 +131,22 @@ Use-FsFreeze -Path $env:MP -ScriptBlock { Set-Content -LiteralPath $env:READY 'f
         }
     }
 }
+
+Describe 'Use-FsFreeze when the freeze fails' -Tag 'UseFsFreeze' {
+    BeforeAll {
+        $tmp = New-LoopFilesystem -Type tmpfs
+        $ext4 = New-LoopFilesystem -Type ext4   # the later mount: frozen first, then tmpfs fails
+    }
+    AfterAll { Remove-LoopFilesystem $ext4; Remove-LoopFilesystem $tmp }
+
+    It 'throws FsFreeze.NotSupported, runs no scriptblock and leaves ext4 thawed' {
+        $ran = [ref] $false
+        $caught = $null
+        try { Use-FsFreeze -Path $ext4.MountPoint, $tmp.MountPoint -ScriptBlock { $ran.Value = $true } }
+        catch { $caught = $_ }
+        $caught | Get-ErrorSummary | Should -Be "FsFreeze.NotSupported|NotImplemented|$($tmp.MountPoint)"
+        $caught.Exception.Message | Should -BeLike "*tmpfs*thawed again*'$($ext4.MountPoint)'*"
+        $ran.Value | Should -BeFalse
+        Test-IsFrozen $ext4.MountPoint | Should -BeFalse
+    }
+}
