@@ -50,6 +50,30 @@ Describe 'A block device path on <_>' -ForEach 'ext4', 'btrfs' -Tag 'Freeze' {
     }
 }
 
+Describe 'A block device whose mount point another mount hides' -Tag 'Freeze' {
+    BeforeAll {
+        $under = New-LoopFilesystem -Type ext4
+        $over = Move-LoopFilesystem (New-LoopFilesystem -Type ext4) $under.MountPoint   # stacked on the same point
+    }
+    # The top one first: unmounting the shared path removes the top mount.
+    AfterAll { Remove-LoopFilesystem $over; Remove-LoopFilesystem $under }
+
+    It 'is refused instead of freezing the filesystem on top' {
+        Invoke-FsFreeze -Path $under.Loop -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.PathNotFound|ObjectNotFound|$($under.Loop)"
+        $err[0].Exception.Message | Should -BeLike '*another mount hides it*'
+        Test-IsFrozen $over.MountPoint | Should -BeFalse -Because 'the filesystem on top was not named'
+    }
+
+    It 'freezes the one on top when its own device is named' {
+        $frozen = Invoke-FsFreeze -Path $over.Loop
+        $frozen.Source | Should -Be $over.Loop
+        Test-IsFrozen $over.MountPoint | Should -BeTrue
+        $frozen | Invoke-FsThaw | Out-Null
+        Test-IsFrozen $over.MountPoint | Should -BeFalse
+    }
+}
+
 Describe 'Paths inside a filesystem' -Tag 'Freeze' {
     BeforeAll {
         $fs = New-LoopFilesystem -Type ext4
