@@ -31,6 +31,28 @@ Describe 'Use-FsFreeze' -Tag 'UseFsFreeze' {
         Wait-ProbeWriter $probe.Value | Should -BeTrue
     }
 
+    It 'passes the scriptblock''s errors and warnings on through its own streams, after the thaw' {
+        # -ErrorAction Continue inside: the scriptblock runs with the caller's preference, which Pester sets to Stop.
+        $out = Use-FsFreeze -Path $fs.MountPoint -ScriptBlock { Write-Error 'inner error' -ErrorAction Continue; Write-Warning 'inner warning'; 'after' } `
+            -ErrorVariable err -WarningVariable warn -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        $out | Should -Be 'after'
+        $err.Count | Should -Be 1
+        "$($err[0])" | Should -Be 'inner error'
+        "$warn" | Should -Be 'inner warning'
+
+        $merged = Use-FsFreeze -Path $fs.MountPoint -ScriptBlock { Write-Error 'inner error' -ErrorAction Continue; 'after' } -ErrorAction Continue 2>&1 |
+            ForEach-Object { [pscustomobject]@{ Kind = $_.GetType().Name; FrozenDownstream = Test-IsFrozen $fs.MountPoint } }
+        $merged.Kind | Should -Be @('ErrorRecord', 'String')
+        $merged.FrozenDownstream | Should -Be @($false, $false)
+    }
+
+    It 'turns a scriptblock error into a terminating one under its own -ErrorAction Stop, after the thaw' {
+        # The caller's preference is Continue, so only Use-FsFreeze's -ErrorAction can make the error terminating.
+        $ErrorActionPreference = 'Continue'
+        { Use-FsFreeze -Path $fs.MountPoint -ScriptBlock { Write-Error 'inner error'; 'output' } -ErrorAction Stop } | Should -Throw '*inner error*'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
     It 'gives the scriptblock all FrozenFilesystem objects as its first argument' {
         $got = Use-FsFreeze -Path $fs.MountPoint, $other.MountPoint -ScriptBlock {
             param($frozen)
