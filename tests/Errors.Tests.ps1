@@ -8,25 +8,31 @@ BeforeAll {
 
 Describe 'All or nothing: ext4 and tmpfs in one call' -Tag 'Errors' {
     BeforeAll {
-        # tmpfs mounted first, so ext4 (the later mount at the same depth) is frozen first and must be rolled back.
-        $tmp = New-LoopFilesystem -Type tmpfs
-        $ext4 = New-LoopFilesystem -Type ext4
-        $nestedTmp = New-LoopFilesystem -Type tmpfs -Under $ext4.MountPoint -MountName 'tmp'
+        # Nesting fixes the freeze order (deeper first); mount ids would not, as the kernel reuses freed ones.
+        # ext4 inside a tmpfs: ext4 is frozen first, then tmpfs fails, so ext4 must be rolled back.
+        $tmpParent = New-LoopFilesystem -Type tmpfs
+        $ext4Inside = New-NestedLoopFilesystem -Parent $tmpParent -Type ext4 -MountName 'ext4'
+        # tmpfs inside an ext4: tmpfs fails first, before anything was frozen.
+        $ext4Parent = New-LoopFilesystem -Type ext4
+        $tmpInside = New-LoopFilesystem -Type tmpfs -Under $ext4Parent.MountPoint -MountName 'tmp'
     }
-    AfterAll { Remove-LoopFilesystem $nestedTmp; Remove-LoopFilesystem $ext4; Remove-LoopFilesystem $tmp }
+    AfterAll {
+        Remove-LoopFilesystem $ext4Inside; Remove-LoopFilesystem $tmpParent
+        Remove-LoopFilesystem $tmpInside; Remove-LoopFilesystem $ext4Parent
+    }
 
     It 'rolls back <Case>, leaves ext4 thawed and names tmpfs' -ForEach @(
-        @{ Case = 'a sibling tmpfs'; Nested = $false }
-        @{ Case = 'a tmpfs nested in the ext4 (frozen first, so nothing was frozen yet)'; Nested = $true }
+        @{ Case = 'an ext4 frozen before its tmpfs parent failed'; RolledBack = $true }
+        @{ Case = 'nothing when a nested tmpfs fails first'; RolledBack = $false }
     ) {
-        $tmpfs = if ($Nested) { $nestedTmp } else { $tmp }
+        $ext4, $tmpfs = if ($RolledBack) { $ext4Inside, $tmpParent } else { $ext4Parent, $tmpInside }
         $out = Invoke-FsFreeze -Path $ext4.MountPoint, $tmpfs.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue
         $out | Should -BeNullOrEmpty
         $err.Count | Should -Be 1
         $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotSupported|NotImplemented|$($tmpfs.MountPoint)"
         $err[0].Exception.Message | Should -BeLike "*'$($tmpfs.MountPoint)' (tmpfs*"
-        if ($Nested) { $err[0].Exception.Message | Should -BeLike '*Nothing was frozen.' }
-        else { $err[0].Exception.Message | Should -BeLike "*thawed again*'$($ext4.MountPoint)'*" }
+        if ($RolledBack) { $err[0].Exception.Message | Should -BeLike "*thawed again*'$($ext4.MountPoint)'*" }
+        else { $err[0].Exception.Message | Should -BeLike '*Nothing was frozen.' }
 
         Test-IsFrozen $ext4.MountPoint | Should -BeFalse
         $probe = Start-ProbeWriter $ext4.MountPoint
@@ -237,9 +243,9 @@ $frozen.MountPoint
 
 Describe 'Rollback thaws only what this call froze' -Tag 'Errors' {
     BeforeAll {
-        # $theirs mounted first, so $mine (the later mount at the same depth) is frozen first, then $theirs fails.
+        # $mine nested in $theirs, so $mine is frozen first, then $theirs fails.
         $theirs = New-LoopFilesystem -Type xfs
-        $mine = New-LoopFilesystem -Type ext4
+        $mine = New-NestedLoopFilesystem -Parent $theirs -Type ext4 -MountName 'mine'
     }
     AfterAll { Remove-LoopFilesystem $mine; Remove-LoopFilesystem $theirs }
 

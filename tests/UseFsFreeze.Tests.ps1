@@ -156,8 +156,9 @@ Use-FsFreeze -Path $env:MP -ScriptBlock { Set-Content -LiteralPath $env:READY 'f
 
 Describe 'Use-FsFreeze when the freeze fails' -Tag 'UseFsFreeze' {
     BeforeAll {
+        # ext4 nested in the tmpfs: frozen first (deeper), then the tmpfs fails.
         $tmp = New-LoopFilesystem -Type tmpfs
-        $ext4 = New-LoopFilesystem -Type ext4   # the later mount: frozen first, then tmpfs fails
+        $ext4 = New-NestedLoopFilesystem -Parent $tmp -Type ext4 -MountName 'ext4'
     }
     AfterAll { Remove-LoopFilesystem $ext4; Remove-LoopFilesystem $tmp }
 
