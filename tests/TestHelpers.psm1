@@ -143,3 +143,106 @@ function Get-PwshPath {
     Join-Path $PSHOME 'pwsh'
 }
 Export-ModuleMember -Function Get-PwshPath
+
+function New-NestedLoopFilesystem {
+    <#
+    .SYNOPSIS
+        A loop filesystem mounted inside another one, with its image OUTSIDE the parent. An image on the parent
+        would make the nested FIFREEZE write through the loop device into the frozen parent if the order were
+        ever wrong, and hang the test process uninterruptibly instead of failing it.
+    #>
+    param([Parameter(Mandatory)] $Parent, [string] $Type = 'ext4', [string] $MountName = 'nested')
+    $fs = New-LoopFilesystem -Type $Type
+    Move-LoopFilesystem $fs "$($Parent.MountPoint)/$MountName"
+}
+
+function Move-LoopFilesystem {
+    <#
+    .SYNOPSIS
+        Unmounts a New-LoopFilesystem fixture and mounts its device at -MountPoint, taken literally (New-Item and
+        Join-Path would turn a '\' into '/'). Returns the fixture, whose teardown then unmounts the new place.
+    #>
+    param([Parameter(Mandatory)] $Filesystem, [Parameter(Mandatory)] [string] $MountPoint)
+    try {
+        & umount $Filesystem.MountPoint   # not Invoke-Native: with a single argument it splats the string's characters
+        if ($LASTEXITCODE -ne 0) { throw "umount $($Filesystem.MountPoint) failed" }
+        [IO.Directory]::CreateDirectory($MountPoint) | Out-Null
+        $Filesystem.MountPoint = $MountPoint
+        Invoke-Native mount $Filesystem.Loop $MountPoint | Out-Null
+        return $Filesystem
+    }
+    catch {
+        Remove-LoopFilesystem $Filesystem
+        throw
+    }
+}
+
+function Add-ExtraMount {
+    <#
+    .SYNOPSIS
+        A second mount of a test filesystem: a bind mount of -Source (a directory of a test mount), or with
+        -BtrfsSubvolume a mount of that subvolume of the test filesystem's loop device. Returns its mount point.
+    #>
+    param([Parameter(Mandatory)] $Filesystem, [Parameter(Mandatory)] [string] $Name, [string] $Source, [string] $BtrfsSubvolume)
+    $target = "$($Filesystem.Root)/$Name"   # not Join-Path, which turns '\' into '/'
+
+    [IO.Directory]::CreateDirectory($target) | Out-Null   # the provider cmdlets also turn '\' into '/'
+    if ($BtrfsSubvolume) { Invoke-Native mount -o "subvol=$BtrfsSubvolume" $Filesystem.Loop $target | Out-Null }
+    else { Invoke-Native mount --bind ($Source ? $Source : $Filesystem.MountPoint) $target | Out-Null }
+    $target
+}
+
+function Remove-ExtraMount {
+    # Thaws through it (tolerating "not frozen"), then unmounts it: the main fixture's teardown cannot see it.
+    param([string] $MountPoint)
+    if (-not $MountPoint -or -not (Test-IsMounted $MountPoint)) { return }
+    & fsfreeze -u $MountPoint 2>$null
+    & umount $MountPoint 2>&1 | Out-Null
+    if ($LASTEXITCODE -ne 0) { & umount -l $MountPoint 2>&1 | Out-Null }
+    if ($LASTEXITCODE -ne 0) { Write-Warning "Teardown: umount $MountPoint failed" }
+    try { [IO.Directory]::Delete($MountPoint) } catch { Write-Warning "Teardown: rmdir $MountPoint failed: $_" }
+}
+
+function Invoke-ChildPwsh {
+    <#
+    .SYNOPSIS
+        Runs -Command in a fresh child pwsh (-NoProfile -NonInteractive) and returns its exit code and output.
+        Values go in through -Environment (no quoting of paths with spaces or tabs into the script).
+        -Prefix runs it under another program, e.g. setpriv. The wait is bounded; on a timeout the child is killed.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Command,
+        [hashtable] $Environment = @{},
+        [string[]] $Prefix = @(),
+        [int] $TimeoutMs = 60000
+    )
+    $argv = @($Prefix) + @((Get-PwshPath), '-NoProfile', '-NonInteractive', '-Command', $Command)
+    $psi = [Diagnostics.ProcessStartInfo]::new($argv[0])
+    foreach ($a in $argv[1..($argv.Count - 1)]) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.WorkingDirectory = '/'
+    $psi.Environment['FSFREEZE_TEST_MODULE'] = $env:FSFREEZE_TEST_MODULE
+    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = [string]$Environment[$k] }
+    $p = [Diagnostics.Process]::Start($psi)
+    $out = $p.StandardOutput.ReadToEndAsync()
+    $err = $p.StandardError.ReadToEndAsync()
+    $timedOut = -not $p.WaitForExit($TimeoutMs)
+    if ($timedOut) { $p.Kill($true); $null = $p.WaitForExit(5000) }
+    [pscustomobject]@{
+        ExitCode = $timedOut ? -1 : $p.ExitCode
+        TimedOut = $timedOut
+        StdOut   = $out.Wait(5000) ? $out.Result : ''
+        StdErr   = $err.Wait(5000) ? $err.Result : ''
+        Lines    = @(($out.Wait(0) ? $out.Result : '') -split "`n" | ForEach-Object TrimEnd | Where-Object { $_ })
+    }
+}
+
+function Get-ErrorSummary {
+    # "Id|Category|Target" of an ErrorRecord, the form the tests assert on (also printed by child pwsh scripts).
+    param([Parameter(ValueFromPipeline)] [System.Management.Automation.ErrorRecord] $ErrorRecord)
+    process { '{0}|{1}|{2}' -f ($ErrorRecord.FullyQualifiedErrorId -split ',')[0], $ErrorRecord.CategoryInfo.Category, $ErrorRecord.TargetObject }
+}
+
+Export-ModuleMember -Function New-NestedLoopFilesystem, Move-LoopFilesystem, Add-ExtraMount, Remove-ExtraMount, Invoke-ChildPwsh, Get-ErrorSummary

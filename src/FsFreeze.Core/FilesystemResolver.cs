@@ -26,10 +26,19 @@ namespace FsFreeze
             if ((st.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFBLK)
             {
                 var (major, minor) = DeviceNumber.Split(st.st_rdev);
-                var mounted = table.FindByDevice(major, minor)
-                    ?? throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
+                var mounts = MountsOfDevice(table, major, minor, st.st_rdev);
+                if (mounts.Count == 0)
+                {
+                    throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
                         $"Block device '{absolutePath}' ({major}:{minor}) has no mounted filesystem. Mount it first, or name the mount point.");
-                return new Filesystem(mounted, mounted.MountPoint, absolutePath);
+                }
+                // The freeze opens the mount point: one that another mount sits on top of would open (and freeze) that other filesystem.
+                foreach (var m in mounts)
+                {
+                    if (table.FindByPath(m.MountPoint)?.Device == m.Device) return new Filesystem(m, m.MountPoint, absolutePath);
+                }
+                throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
+                    $"Block device '{absolutePath}' ({major}:{minor}) is mounted only where another mount hides it ('{mounts[0].MountPoint}'). Unmount what is on top, or bind-mount it somewhere visible and name that path.");
             }
 
             string canonical;
@@ -40,6 +49,26 @@ namespace FsFreeze
                 ?? throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
                     $"No mounted filesystem holds '{absolutePath}' (resolved to '{canonical}') in /proc/self/mountinfo.");
             return new Filesystem(mount, canonical, absolutePath);
+        }
+
+        /// <summary>
+        /// The mounts of a block device, in mount order. btrfs shows an anonymous device (0:N) in mountinfo, not the
+        /// block device it lives on: then the mounts whose source is a device node with this device number.
+        /// </summary>
+        private static List<MountEntry> MountsOfDevice(MountTable table, uint major, uint minor, ulong rdev)
+        {
+            var byNumber = new List<MountEntry>();
+            var bySource = new List<MountEntry>();
+            foreach (var e in table.Entries)
+            {
+                if (e.Major == major && e.Minor == minor) byNumber.Add(e);
+                else if (e.Source.StartsWith("/", StringComparison.Ordinal) && Syscall.stat(e.Source, out var st) == 0
+                    && (st.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFBLK && st.st_rdev == rdev)
+                {
+                    bySource.Add(e);
+                }
+            }
+            return byNumber.Count > 0 ? byNumber : bySource;
         }
 
         /// <summary>

@@ -20,7 +20,12 @@ namespace FsFreeze.Commands
                 string absolute;
                 try
                 {
-                    absolute = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+                    absolute = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out var provider, out _);
+                    // Env:HOME resolves to the bare 'HOME', which stat() would then look up in the process's cwd.
+                    if (provider.Name != "FileSystem")
+                    {
+                        throw new NotSupportedException($"it belongs to the {provider.Name} provider");
+                    }
                 }
                 catch (Exception e) when (e is ProviderNotFoundException || e is DriveNotFoundException || e is NotSupportedException)
                 {

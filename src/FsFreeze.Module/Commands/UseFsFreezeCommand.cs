@@ -76,7 +76,8 @@ namespace FsFreeze.Commands
                 {
                     var frozen = new List<FrozenFilesystem>();
                     foreach (var m in set.Members) frozen.Add(FrozenFilesystem.From(m));
-                    output = InvokeCommand.InvokeScript(useLocalScope: true, ScriptBlock, input: null, frozen.ToArray());
+                    // One argument, the array (InvokeScript's params would spread a bare array into one argument per filesystem).
+                    output = ScriptBlockRunner.Invoke(this, ScriptBlock, frozen.ToArray());
                 }
                 finally
                 {
@@ -87,7 +88,7 @@ namespace FsFreeze.Commands
                     }
                 }
             }
-            foreach (var o in output) WriteObject(o);
+            ScriptBlockRunner.WriteAll(this, output!);
         }
 
         protected override void StopProcessing() => _stop.Cancel();
