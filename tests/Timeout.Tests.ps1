@@ -1,0 +1,289 @@
+#Requires -Modules Pester
+# The freeze timeout: fsfreeze-watchdog, Reset-FsFreezeTimeout, Get-FsFreezeStatus, on real loop filesystems
+# with real child processes. Every test that could leave a filesystem frozen has an independent thaw behind it:
+# AfterEach stops the test's watchdogs (SIGTERM: they thaw, then exit) and Remove-LoopFilesystem runs fsfreeze -u.
+
+BeforeAll {
+    Import-Module $env:FSFREEZE_TEST_MODULE/FsFreeze.psd1 -Force
+    Import-Module $PSScriptRoot/TestHelpers.psm1 -Force
+
+    # A private state directory, so these tests see only their own freezes (and children inherit it).
+    $script:StateDir = (Invoke-Native mktemp -d /tmp/fsfreeze-state.XXXXXX | Select-Object -Last 1).Trim()
+    Invoke-Native chmod 700 $script:StateDir | Out-Null
+    $script:SavedStateDir = $env:FSFREEZE_STATE_DIR
+    $env:FSFREEZE_STATE_DIR = $script:StateDir
+    $script:Children = [Collections.Generic.List[Diagnostics.Process]]::new()
+
+    function Start-ChildPwsh {
+        # A child pwsh running $Script with the module imported; stdout is read line by line with bounds.
+        param([string] $Script, [string] $StdinText)
+        $psi = [Diagnostics.ProcessStartInfo]::new((Get-PwshPath))
+        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', "Import-Module '$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1'; $Script") { $psi.ArgumentList.Add($a) }
+        $psi.UseShellExecute = $false
+        $psi.RedirectStandardOutput = $true
+        $psi.RedirectStandardInput = $true
+        $psi.WorkingDirectory = '/'
+        $p = [Diagnostics.Process]::Start($psi)
+        if ($StdinText) { $p.StandardInput.Write($StdinText) }
+        $p.StandardInput.Close()
+        $script:Children.Add($p)
+        $p
+    }
+
+    function Read-ChildLine {
+        # The child's next stdout line, or $null if none came within the bound.
+        param([Diagnostics.Process] $Process, [int] $TimeoutMs = 30000)
+        $read = $Process.StandardOutput.ReadLineAsync()
+        if ($read.Wait($TimeoutMs)) { $read.Result } else { $null }
+    }
+
+    function Wait-Thawed {
+        # Polls the kernel's only probe until the filesystem is no longer frozen; $true if that happened in time.
+        param([string] $Path, [datetime] $By)
+        while ([datetime]::Now -lt $By) {
+            if (-not (Test-IsFrozen $Path)) { return $true }
+            Start-Sleep -Milliseconds 100
+        }
+        -not (Test-IsFrozen $Path)
+    }
+
+    function Stop-TestWatchdogs {
+        # SIGTERM to the watchdogs recorded in this test's state directory: each thaws what it holds, then exits.
+        foreach ($file in Get-ChildItem $script:StateDir -Filter '*.freeze' -ErrorAction SilentlyContinue) {
+            $line = Get-Content $file.FullName | Where-Object { $_ -like "watchdog`t*" } | Select-Object -First 1
+            $watchdogPid = if ($line) { [int]($line -split "`t")[1] } else { 0 }
+            if ($watchdogPid -gt 0) {
+                & kill -TERM $watchdogPid 2>$null
+                for ($i = 0; $i -lt 50 -and (Test-Path "/proc/$watchdogPid"); $i++) { Start-Sleep -Milliseconds 100 }
+            }
+        }
+        Get-ChildItem $script:StateDir -ErrorAction SilentlyContinue | Remove-Item -Force -ErrorAction SilentlyContinue
+    }
+
+    function Stop-Children {
+        foreach ($p in $script:Children) {
+            if (-not $p.HasExited) { $p.Kill($true); [void]$p.WaitForExit(5000) }
+            $p.Dispose()
+        }
+        $script:Children.Clear()
+    }
+}
+
+AfterAll {
+    $env:FSFREEZE_STATE_DIR = $script:SavedStateDir
+    if ($script:StateDir -and (Test-Path $script:StateDir)) { Remove-Item $script:StateDir -Recurse -Force }
+}
+
+Describe 'Timeout arguments (pure logic)' -Tag 'Timeout', 'Unit' {
+    It 'accepts 0 and 2 or more, refuses 1 and negatives' {
+        { [FsFreeze.FreezeTimeout]::Validate(0, '/x') } | Should -Not -Throw
+        { [FsFreeze.FreezeTimeout]::Validate(2, '/x') } | Should -Not -Throw
+        { [FsFreeze.FreezeTimeout]::Validate(1, '/x') } | Should -Throw '*reserved 1*'
+        { [FsFreeze.FreezeTimeout]::Validate(-3, '/x') } | Should -Throw '*negative*'
+    }
+
+    It 'reads the seed''s argument: 0 and 1 mean no timeout' {
+        [FsFreeze.FreezeTimeout]::FromSeed(0) | Should -Be 0
+        [FsFreeze.FreezeTimeout]::FromSeed(1) | Should -Be 0
+        [FsFreeze.FreezeTimeout]::FromSeed(10) | Should -Be 10
+    }
+
+    It 'round-trips fields with tabs, newlines and backslashes' {
+        $fields = 'plain', "tab`there", "new`nline", 'back\slash', ''
+        [FsFreeze.LineCodec]::Split([FsFreeze.LineCodec]::Join([string[]]$fields)) | Should -Be $fields
+    }
+}
+
+Describe 'Freeze timeout on ext4' -Tag 'Timeout' {
+    BeforeEach { $fs = New-LoopFilesystem -Type ext4 }
+    AfterEach {
+        Stop-TestWatchdogs
+        Remove-LoopFilesystem $fs     # thaws (fsfreeze -u) before unmounting
+        Stop-Children                 # a child asleep on the frozen filesystem can only die after that thaw
+    }
+
+    It 'thaws by its deadline after the freezer is killed with kill -9' {
+        $child = Start-ChildPwsh "Invoke-FsFreeze '$($fs.MountPoint)' -TimeoutSec 3 | ForEach-Object { `$_.Deadline.ToString('o') }; Start-Sleep 600"
+        $deadlineText = Read-ChildLine $child
+        $deadlineText | Should -Not -BeNullOrEmpty -Because 'the child reports its deadline once frozen'
+        $deadline = [datetime]::Parse($deadlineText, $null, 'RoundtripKind')
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue
+
+        $child.Kill()   # SIGKILL: the freezer gets no chance to thaw
+        $child.WaitForExit(5000) | Should -BeTrue
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue -Because 'killing the freezer does not thaw; the watchdog holds the freeze'
+
+        Wait-Thawed $fs.MountPoint -By $deadline.AddSeconds(1) | Should -BeTrue -Because 'the watchdog thaws within a second of the deadline'
+        { Invoke-FsThaw $fs.MountPoint -ErrorAction Stop } | Should -Throw -ErrorId 'FsFreeze.ThawedByTimeout,FsFreeze.Commands.InvokeFsThawCommand'
+    }
+
+    It 'rescues a Use-FsFreeze scope that writes to its own frozen filesystem, and reports ThawedByTimeout' {
+        $target = Join-Path $fs.MountPoint 'written-in-scope.txt'
+        $child = Start-ChildPwsh @"
+Use-FsFreeze '$($fs.MountPoint)' -TimeoutSec 2 { Set-Content -LiteralPath '$target' -Value 'from the scope'; 'scope-ended' } -ErrorVariable problems -ErrorAction SilentlyContinue
+foreach (`$p in `$problems) { "error:`$(`$p.FullyQualifiedErrorId):`$(`$p.CategoryInfo.Category)" }
+'done'
+"@
+        $child.WaitForExit(30000) | Should -BeTrue -Because 'the timeout thaws the filesystem, so the write and the scope finish'
+        $lines = $child.StandardOutput.ReadToEnd() -split "`n" | ForEach-Object Trim
+        $lines | Should -Contain 'scope-ended'
+        $lines | Should -Contain 'error:FsFreeze.ThawedByTimeout,FsFreeze.Commands.UseFsFreezeCommand:OperationTimeout'
+        $lines | Should -Contain 'done'
+        Get-Content -LiteralPath $target | Should -Be 'from the scope'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'extends the deadline on Reset-FsFreezeTimeout' {
+        $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 2
+        $frozen.TimeoutSec | Should -Be 2
+        $frozen.Deadline | Should -Not -BeNullOrEmpty
+        $status = Reset-FsFreezeTimeout $fs.MountPoint -TimeoutSec 30
+        $status | Should -BeOfType ([FsFreeze.FreezeStatus])
+        $status.TimeoutSec | Should -Be 30
+        $status.Deadline | Should -BeGreaterThan $frozen.Deadline.AddSeconds(20)
+
+        # Past the first deadline (with slack), it is still frozen: the reset moved it.
+        while ([datetime]::Now -lt $frozen.Deadline.AddSeconds(1.5)) { Start-Sleep -Milliseconds 200 }
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue
+
+        ($frozen | Invoke-FsThaw).State | Should -Be 'Thawed'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        Get-FsFreezeStatus -Path $fs.MountPoint | Should -BeNullOrEmpty -Because 'a thaw ends the watchdog and its record'
+    }
+
+    It 'clears the deadline with -TimeoutSec 0' {
+        $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 2
+        (Reset-FsFreezeTimeout $fs.MountPoint -TimeoutSec 0).Deadline | Should -BeNullOrEmpty
+        while ([datetime]::Now -lt $frozen.Deadline.AddSeconds(1.5)) { Start-Sleep -Milliseconds 200 }
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue
+        ($frozen | Invoke-FsThaw).State | Should -Be 'Thawed'
+    }
+
+    It 'fails a reset after the timeout thawed it, saying when' {
+        $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 2
+        Wait-Thawed $fs.MountPoint -By $frozen.Deadline.AddSeconds(1) | Should -BeTrue
+        $err = $null
+        Reset-FsFreezeTimeout $fs.MountPoint -TimeoutSec 10 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'FsFreeze.NotFrozen,FsFreeze.Commands.ResetFsFreezeTimeoutCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $err[0].Exception.Message | Should -Match 'already thawed by the timeout at \d\d:\d\d:\d\d'
+    }
+
+    It 'fails a reset after an explicit thaw' {
+        Invoke-FsFreeze $fs.MountPoint -TimeoutSec 30 | Invoke-FsThaw | Out-Null
+        { Reset-FsFreezeTimeout $fs.MountPoint -TimeoutSec 10 -ErrorAction Stop } | Should -Throw -ErrorId 'FsFreeze.NotFrozen,FsFreeze.Commands.ResetFsFreezeTimeoutCommand'
+    }
+
+    It 'freezes in one pwsh and thaws in another' {
+        $freezer = Start-ChildPwsh "Invoke-FsFreeze '$($fs.MountPoint)' -TimeoutSec 60 | ConvertTo-Json -Compress"
+        $json = Read-ChildLine $freezer
+        $freezer.WaitForExit(30000) | Should -BeTrue -Because 'the freezer exits; the watchdog holds the freeze'
+        $json | Should -Not -BeNullOrEmpty
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue
+
+        $thawer = Start-ChildPwsh '$input | ConvertFrom-Json | Invoke-FsThaw | ForEach-Object { "$($_.State) $($null -ne $_.FrozenFor)" }' -StdinText "$json`n"
+        Read-ChildLine $thawer | Should -Be 'Thawed True'
+        $thawer.WaitForExit(30000) | Should -BeTrue
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
+    }
+
+    It 'lists an orphaned freeze: freezer killed, watchdog still holding' {
+        $child = Start-ChildPwsh "Invoke-FsFreeze '$($fs.MountPoint)' -TimeoutSec 60 | ForEach-Object FreezeId; Start-Sleep 600"
+        $id = Read-ChildLine $child
+        $id | Should -Not -BeNullOrEmpty
+        $child.Kill()
+        $child.WaitForExit(5000) | Should -BeTrue
+
+        $status = Get-FsFreezeStatus -Path $fs.MountPoint
+        $status | Should -HaveCount 1
+        $status.FreezeId | Should -Be $id
+        $status.MountPoint | Should -Be $fs.MountPoint
+        $status.State | Should -Be 'Frozen'
+        $status.FreezerPid | Should -Be $child.Id
+        $status.FreezerAlive | Should -BeFalse
+        $status.Orphaned | Should -BeTrue
+        $status.WatchdogAlive | Should -BeTrue
+        $status.TimeLeft | Should -BeGreaterThan ([TimeSpan]::Zero)
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue
+
+        (Invoke-FsThaw $fs.MountPoint).State | Should -Be 'Thawed'
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
+    }
+
+    It 'rejects -TimeoutSec <_> and freezes nothing' -ForEach 1, -5 {
+        $err = { Invoke-FsFreeze $fs.MountPoint -TimeoutSec $_ } | Should -Throw -ErrorId 'FsFreeze.InvalidTimeout,FsFreeze.Commands.InvokeFsFreezeCommand' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $script:ran = $false
+        { Use-FsFreeze $fs.MountPoint -TimeoutSec $_ { $script:ran = $true } } | Should -Throw -ErrorId 'FsFreeze.InvalidTimeout,FsFreeze.Commands.UseFsFreezeCommand'
+        $script:ran | Should -BeFalse
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'explains why 1 is refused' {
+        { Invoke-FsFreeze $fs.MountPoint -TimeoutSec 1 } | Should -Throw '*reserved 1 to mean "no timeout"*'
+    }
+
+    It 'lists a -TimeoutSec 0 freeze (no watchdog) until it is thawed' {
+        $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 0
+        $frozen.Deadline | Should -BeNullOrEmpty
+        $status = Get-FsFreezeStatus -Path $fs.MountPoint
+        $status.WatchdogPid | Should -Be 0
+        $status.Deadline | Should -BeNullOrEmpty
+        $status.FreezerAlive | Should -BeTrue
+        ($frozen | Invoke-FsThaw).State | Should -Be 'Thawed'
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
+    }
+
+    It 'refuses an unsafe state directory (a symlink) and freezes nothing' {
+        $link = Join-Path $fs.Root 'state-link'
+        New-Item -ItemType SymbolicLink -Path $link -Target $script:StateDir | Out-Null
+        $env:FSFREEZE_STATE_DIR = $link
+        try {
+            { Invoke-FsFreeze $fs.MountPoint -TimeoutSec 5 -ErrorAction Stop } | Should -Throw -ErrorId 'FsFreeze.UnsafeStateDirectory,FsFreeze.Commands.InvokeFsFreezeCommand'
+        }
+        finally { $env:FSFREEZE_STATE_DIR = $script:StateDir }
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'gives the seed''s interface: 1 means no timeout, reset after thaw is NotFrozen' {
+        $frozen = [FsFreeze.SeedApi]::Freeze($fs.MountPoint, 1)
+        $frozen[0].TimeoutSec | Should -Be 0
+        (Get-FsFreezeStatus -Path $fs.MountPoint).WatchdogPid | Should -Be 0
+        [FsFreeze.SeedApi]::Thaw($fs.MountPoint)
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+
+        $frozen = [FsFreeze.SeedApi]::Freeze($fs.MountPoint, 5)
+        [FsFreeze.SeedApi]::ResetTimeout($fs.MountPoint, 20) | Should -BeGreaterThan ([datetime]::UtcNow.AddSeconds(15))
+        [FsFreeze.SeedApi]::Thaw($fs.MountPoint)
+        $e = { [FsFreeze.SeedApi]::ResetTimeout($fs.MountPoint, 20) } | Should -Throw -PassThru
+        $e.Exception.InnerException.Kind | Should -Be 'NotFrozen'
+    }
+}
+
+Describe 'A set with a filesystem frozen by fsfreeze(8)' -Tag 'Timeout' {
+    BeforeEach {
+        # Mounted first, so frozen last: ours is frozen before the set reaches theirs and must be rolled back.
+        $theirs = New-LoopFilesystem -Type ext4 -MountName 'theirs'
+        $ours = New-LoopFilesystem -Type ext4 -MountName 'ours'
+    }
+    AfterEach {
+        Stop-TestWatchdogs
+        Remove-LoopFilesystem $ours
+        Remove-LoopFilesystem $theirs
+    }
+
+    It 'fails with AlreadyFrozen, rolls back ours, and leaves theirs frozen past our deadline' {
+        Invoke-Native fsfreeze -f $theirs.MountPoint | Out-Null
+        $err = $null
+        Invoke-FsFreeze $ours.MountPoint, $theirs.MountPoint -TimeoutSec 2 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'FsFreeze.AlreadyFrozen,FsFreeze.Commands.InvokeFsFreezeCommand'
+        $err[0].Exception.Message | Should -Match 'thawed again'
+        Test-IsFrozen $ours.MountPoint | Should -BeFalse -Because 'the set is all or nothing'
+
+        Start-Sleep -Seconds 3.5  # past our deadline: nothing of ours may thaw theirs
+        Test-IsFrozen $theirs.MountPoint | Should -BeTrue -Because 'FsFreeze never thaws a freeze it did not make'
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
+        Invoke-Native fsfreeze -u $theirs.MountPoint | Out-Null
+    }
+}
