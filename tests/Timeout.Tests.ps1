@@ -287,3 +287,38 @@ Describe 'A set with a filesystem frozen by fsfreeze(8)' -Tag 'Timeout' {
         Invoke-Native fsfreeze -u $theirs.MountPoint | Out-Null
     }
 }
+
+Describe 'A FIFREEZE that blocks past the deadline' -Tag 'Timeout' {
+    BeforeEach {
+        # 'inner' lives on a loop device whose image sits in 'backing': with 'backing' frozen, a FIFREEZE of
+        # 'inner' blocks (its journal write cannot reach the image). 'first' is deeper, so frozen before 'inner'.
+        $backing = New-LoopFilesystem -Type ext4 -MountName 'backing' -SizeMB 160
+        $inner = New-LoopFilesystem -Type ext4 -MountName 'inner' -Under $backing.MountPoint
+        $first = New-LoopFilesystem -Type ext4 -MountName 'deep/er/first'
+    }
+    AfterEach {
+        & fsfreeze -u $backing.MountPoint 2>$null   # first: everything below waits on it
+        Stop-TestWatchdogs
+        Remove-LoopFilesystem $first
+        Remove-LoopFilesystem $inner
+        Remove-LoopFilesystem $backing
+    }
+
+    It 'thaws what is already frozen at the deadline, and the stuck member as soon as its FIFREEZE returns' {
+        Set-Content -LiteralPath (Join-Path $inner.MountPoint 'dirty.txt') -Value 'unsynced data for the freeze to write'
+        Invoke-Native fsfreeze -f $backing.MountPoint | Out-Null
+        $err = $null
+        $started = [datetime]::Now
+        Invoke-FsFreeze $first.MountPoint, $inner.MountPoint -TimeoutSec 3 -NoFlush -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'FsFreeze.ThawedByTimeout,FsFreeze.Commands.InvokeFsFreezeCommand'
+        $err[0].Exception.Message | Should -Match 'still blocked'
+        ([datetime]::Now - $started).TotalSeconds | Should -BeLessThan 30 -Because 'the watchdog answers at its deadline, not when the stuck FIFREEZE returns'
+        # Never probe 'inner' here: a second FIFREEZE on it would block the test too.
+        Test-IsFrozen $first.MountPoint | Should -BeFalse -Because 'the member frozen before the stuck one was thawed at the deadline'
+        $watchdog = Get-Process fsfreeze-watchdog -ErrorAction SilentlyContinue | Where-Object { $_.StartTime -ge $started.AddSeconds(-1) }
+
+        Invoke-Native fsfreeze -u $backing.MountPoint | Out-Null   # the stuck FIFREEZE can now finish
+        foreach ($w in $watchdog) { $w.WaitForExit(30000) | Should -BeTrue -Because 'once its FIFREEZE returns the worker thaws it and the watchdog exits' }
+        Test-IsFrozen $inner.MountPoint | Should -BeFalse
+    }
+}

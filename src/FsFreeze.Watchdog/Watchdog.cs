@@ -97,6 +97,8 @@ namespace FsFreeze.Watchdog
         /// <summary>Checks the state directory, re-reads the members, arms the deadline, writes the record: all before any FIFREEZE.</summary>
         private void Prepare()
         {
+            // The first DateTime.Now loads the time zone from /etc/localtime: do it now, not in the frozen window.
+            _ = DateTime.Now;
             _dir.Ensure();
             var table = MountTable.Read();
             var members = new List<Filesystem>();
@@ -357,7 +359,9 @@ namespace FsFreeze.Watchdog
             {
                 throw new FsFreezeException(FreezeErrorKind.NotFrozen, device, $"Freeze {_request.Id} does not hold device {device}.");
             }
-            if (!AllThawed()) SaveRecord();
+            // Before the reply: whoever asked may list the status next, and must not see this freeze any more.
+            if (AllThawed()) StateDirectory.DeleteQuietly(_dir.RecordPath(_request.Id));
+            else SaveRecord();
             return lines.ToString();
         }
 
