@@ -114,7 +114,9 @@ Describe 'Freeze timeout on ext4' -Tag 'Timeout' {
         Test-IsFrozen $fs.MountPoint | Should -BeTrue -Because 'killing the freezer does not thaw; the watchdog holds the freeze'
 
         Wait-Thawed $fs.MountPoint -By $deadline.AddSeconds(1) | Should -BeTrue -Because 'the watchdog thaws within a second of the deadline'
-        { Invoke-FsThaw $fs.MountPoint -ErrorAction Stop } | Should -Throw -ErrorId 'FsFreeze.ThawedByTimeout,FsFreeze.Commands.InvokeFsThawCommand'
+        $err = { Invoke-FsThaw $fs.MountPoint -ErrorAction Stop } | Should -Throw -ErrorId 'FsFreeze.ThawedByTimeout,FsFreeze.Commands.InvokeFsThawCommand' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'OperationTimeout'
+        $err.Exception.Message | Should -Match 'already thawed by the timeout at \d\d:\d\d:\d\d'
     }
 
     It 'rescues a Use-FsFreeze scope that writes to its own frozen filesystem, and reports ThawedByTimeout' {
@@ -244,6 +246,22 @@ foreach (`$p in `$problems) { "error:`$(`$p.FullyQualifiedErrorId):`$(`$p.Catego
         }
         finally { $env:FSFREEZE_STATE_DIR = $script:StateDir }
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'refuses a timeout when the state directory is on a member, and freezes nothing' {
+        $inside = Join-Path $fs.MountPoint 'state'
+        New-Item -ItemType Directory -Path $inside | Out-Null
+        Invoke-Native chmod 700 $inside | Out-Null
+        $env:FSFREEZE_STATE_DIR = $inside
+        try {
+            $err = { Invoke-FsFreeze $fs.MountPoint -TimeoutSec 5 -ErrorAction Stop } | Should -Throw -ErrorId 'FsFreeze.SessionFilesystem,FsFreeze.Commands.InvokeFsFreezeCommand' -PassThru
+            $err.Exception.Message | Should -Match 'state directory'
+            Test-IsFrozen $fs.MountPoint | Should -BeFalse
+            # Without a timeout there is no watchdog state to write: it freezes, and keeps no record.
+            Invoke-FsFreeze $fs.MountPoint -TimeoutSec 0 | Invoke-FsThaw | Select-Object -ExpandProperty State | Should -Be 'Thawed'
+            Get-ChildItem $inside | Should -BeNullOrEmpty
+        }
+        finally { $env:FSFREEZE_STATE_DIR = $script:StateDir }
     }
 
     It 'gives the seed''s interface: 1 means no timeout, reset after thaw is NotFrozen' {

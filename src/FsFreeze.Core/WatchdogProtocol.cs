@@ -26,8 +26,14 @@ namespace FsFreeze
             if (f.Length > 1 && System.Enum.TryParse<FreezeErrorKind>(f[1], out var k)) kind = k;
             string path = f.Length > 3 && f[3].Length > 0 ? f[3] : fallbackPath;
             string message = f.Length > 4 ? f[4] : "The watchdog reported an error without a message.";
-            return new FsFreezeException(kind, path, message);
+            // Keep the errno the watchdog saw, so FsFreezeException.Errno means the same as in process.
+            int errno = f.Length > 2 && int.TryParse(f[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
+            var inner = errno != 0 ? new Native.NativeException((Mono.Unix.Native.Errno)errno, OperationOf(kind), path) : null;
+            return new FsFreezeException(kind, path, message, inner);
         }
+
+        private static Native.NativeOperation OperationOf(FreezeErrorKind kind)
+            => kind == FreezeErrorKind.PathNotFound ? Native.NativeOperation.Open : Native.NativeOperation.Freeze;
 
         public static string Num(long v) => v.ToString(CultureInfo.InvariantCulture);
 
