@@ -94,6 +94,29 @@ Describe 'Timeout arguments (pure logic)' -Tag 'Timeout', 'Unit' {
     }
 }
 
+Describe 'Freeze records (pure logic)' -Tag 'Timeout', 'Unit' {
+    It 'round-trips a record with an odd mount point' {
+        $r = [FsFreeze.FreezeRecord]::new()
+        $r.Id = 'id-1'
+        $r.TimeoutSec = 30
+        $r.DeadlineUtc = [datetime]::new(2030, 1, 2, 3, 4, 5, [DateTimeKind]::Utc)
+        $m = [FsFreeze.RecordedMember]::new()
+        $m.MountPoint = "/mnt/with space`tand tab"
+        $m.Device = '7:3'
+        $r.Members.Add($m)
+        $back = [FsFreeze.FreezeRecord]::Parse($r.Serialize())
+        $back.Id | Should -Be 'id-1'
+        $back.TimeoutSec | Should -Be 30
+        $back.DeadlineUtc | Should -Be $r.DeadlineUtc
+        $back.Members[0].MountPoint | Should -Be $m.MountPoint
+        $back.Members[0].State | Should -Be 'Frozen'
+    }
+
+    It 'rejects a file that is not a record' {
+        { [FsFreeze.FreezeRecord]::Parse("id`tx`n") } | Should -Throw
+    }
+}
+
 Describe 'Freeze timeout on ext4' -Tag 'Timeout' {
     BeforeEach { $fs = New-LoopFilesystem -Type ext4 }
     AfterEach {
@@ -213,6 +236,28 @@ foreach (`$p in `$problems) { "error:`$(`$p.FullyQualifiedErrorId):`$(`$p.Catego
         Get-FsFreezeStatus | Should -BeNullOrEmpty
     }
 
+    It 'thaws everything when its watchdog is told to terminate (SIGTERM)' {
+        $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 60
+        $watchdog = Get-Process -Id (Get-FsFreezeStatus -Path $fs.MountPoint).WatchdogPid
+        Invoke-Native kill -TERM $watchdog.Id | Out-Null
+        $watchdog.WaitForExit(10000) | Should -BeTrue
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
+    }
+
+    It 'still thaws when the watchdog itself was killed with kill -9' {
+        $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 60
+        $watchdog = Get-Process -Id (Get-FsFreezeStatus -Path $fs.MountPoint).WatchdogPid
+        $watchdog.Kill()
+        $watchdog.WaitForExit(10000) | Should -BeTrue
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue -Because 'a freeze outlives the process that made it'
+        $status = Get-FsFreezeStatus -Path $fs.MountPoint
+        $status.WatchdogAlive | Should -BeFalse -Because 'status says the timer is gone'
+        ($frozen | Invoke-FsThaw).State | Should -Be 'Thawed'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
+    }
+
     It 'rejects -TimeoutSec <_> and freezes nothing' -ForEach 1, -5 {
         $err = { Invoke-FsFreeze $fs.MountPoint -TimeoutSec $_ } | Should -Throw -ErrorId 'FsFreeze.InvalidTimeout,FsFreeze.Commands.InvokeFsFreezeCommand' -PassThru
         $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
@@ -281,9 +326,10 @@ foreach (`$p in `$problems) { "error:`$(`$p.FullyQualifiedErrorId):`$(`$p.Catego
 
 Describe 'A set with a filesystem frozen by fsfreeze(8)' -Tag 'Timeout' {
     BeforeEach {
-        # Mounted first, so frozen last: ours is frozen before the set reaches theirs and must be rolled back.
+        # Ours is mounted deeper, so frozen first (nested mounts first); the set then reaches theirs, fails,
+        # and must roll ours back. (Depth, not mount order: the kernel reuses mount ids.)
         $theirs = New-LoopFilesystem -Type ext4 -MountName 'theirs'
-        $ours = New-LoopFilesystem -Type ext4 -MountName 'ours'
+        $ours = New-LoopFilesystem -Type ext4 -MountName 'deeper/ours'
     }
     AfterEach {
         Stop-TestWatchdogs
