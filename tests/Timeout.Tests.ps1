@@ -386,3 +386,37 @@ Describe 'A FIFREEZE that blocks past the deadline' -Tag 'Timeout' {
         Test-IsFrozen $inner.MountPoint | Should -BeFalse
     }
 }
+
+Describe 'Stopping Invoke-FsFreeze (Ctrl+C) while a FIFREEZE is blocked' -Tag 'Timeout' {
+    BeforeEach {
+        $backing = New-LoopFilesystem -Type ext4 -MountName 'backing' -SizeMB 160
+        $inner = New-LoopFilesystem -Type ext4 -MountName 'inner' -Under $backing.MountPoint
+        $first = New-LoopFilesystem -Type ext4 -MountName 'deep/er/first'
+        $ps = $null
+    }
+    AfterEach {
+        & fsfreeze -u $backing.MountPoint 2>$null
+        if ($ps) { $ps.Dispose() }
+        Stop-TestWatchdogs
+        Remove-LoopFilesystem $first
+        Remove-LoopFilesystem $inner
+        Remove-LoopFilesystem $backing
+    }
+
+    It 'has the watchdog thaw what it froze, long before the deadline' {
+        Set-Content -LiteralPath (Join-Path $inner.MountPoint 'dirty.txt') -Value 'unsynced data for the freeze to write'
+        Invoke-Native fsfreeze -f $backing.MountPoint | Out-Null
+        $ps = [powershell]::Create()
+        [void]$ps.AddCommand('Import-Module').AddArgument("$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1").AddStatement()
+        [void]$ps.AddCommand('Invoke-FsFreeze').AddParameter('Path', @($first.MountPoint, $inner.MountPoint)).AddParameter('TimeoutSec', 600).AddParameter('NoFlush')
+        $async = $ps.BeginInvoke()
+        # Wait until 'first' is frozen (the set is then stuck on 'inner'), bounded.
+        $by = [datetime]::Now.AddSeconds(20)
+        while (-not (Test-IsFrozen $first.MountPoint) -and [datetime]::Now -lt $by) { Start-Sleep -Milliseconds 100 }
+        Test-IsFrozen $first.MountPoint | Should -BeTrue
+        $async.IsCompleted | Should -BeFalse -Because 'Invoke-FsFreeze waits for the blocked FIFREEZE'
+
+        $ps.Stop()   # what Ctrl+C does
+        Test-IsFrozen $first.MountPoint | Should -BeFalse -Because 'on SIGTERM the watchdog thaws what it froze; the 600 s deadline is far away'
+    }
+}

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.Threading;
 using System.Threading.Tasks;
 
 namespace FsFreeze
@@ -31,7 +32,8 @@ namespace FsFreeze
 
         /// <param name="progress">called for each member as its FIFREEZE completes (-Verbose narration)</param>
         public static WatchdogFreeze Freeze(IReadOnlyList<Filesystem> members, long timeoutSec, bool flush,
-            StateDirectory dir, MountTable table, Action<FrozenFilesystem>? progress = null, string? executable = null)
+            StateDirectory dir, MountTable table, Action<FrozenFilesystem>? progress = null, string? executable = null,
+            CancellationToken cancel = default)
         {
             if (timeoutSec < 2) throw new ArgumentOutOfRangeException(nameof(timeoutSec), "A watchdog freeze needs a timeout of 2 s or more.");
             executable ??= DefaultExecutable;
@@ -71,12 +73,12 @@ namespace FsFreeze
                     process.StandardInput.Write(LineCodec.Join(WatchdogProtocol.Member, fs.OpenPath, fs.Device, fs.RequestedPath) + "\n");
                 }
                 process.StandardInput.Close();
-                return ReadHandshake(process, stderr, id, timeoutSec, members, progress);
+                return ReadHandshake(process, stderr, id, timeoutSec, members, progress, cancel);
             }
         }
 
         private static WatchdogFreeze ReadHandshake(Process process, Task<string> stderr, string id, long timeoutSec,
-            IReadOnlyList<Filesystem> members, Action<FrozenFilesystem>? progress)
+            IReadOnlyList<Filesystem> members, Action<FrozenFilesystem>? progress, CancellationToken cancel)
         {
             var result = new WatchdogFreeze { Id = id, WatchdogPid = process.Id, TimeoutSec = timeoutSec };
             // The watchdog answers by its own deadline at the latest (it reports a FIFREEZE stuck past it).
@@ -85,8 +87,18 @@ namespace FsFreeze
             while (true)
             {
                 var read = process.StandardOutput.ReadLineAsync();
-                var left = giveUp - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero || !read.Wait(left))
+                while (!read.IsCompleted && DateTime.UtcNow < giveUp)
+                {
+                    if (cancel.IsCancellationRequested)
+                    {
+                        // Ctrl+C while freezing: SIGTERM makes the watchdog thaw what it froze and exit.
+                        Native.Posix.Signal(process.Id, 15);
+                        process.WaitForExit(5000);
+                        throw new OperationCanceledException(cancel);
+                    }
+                    read.Wait(100);
+                }
+                if (!read.IsCompleted)
                 {
                     throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
                         $"The watchdog (pid {process.Id}) did not finish freezing within {timeoutSec + 15} s. It keeps running and thaws what it froze by its deadline; Get-FsFreezeStatus shows it.");

@@ -8,7 +8,7 @@ namespace FsFreeze.Watchdog
     /// <summary>
     /// fsfreeze-watchdog: performs one freeze with a timeout on behalf of FsFreeze and thaws exactly what it
     /// froze when the deadline passes, even if the PowerShell that asked is killed or stuck.
-    /// Exit codes: 0 thawed on request, 1 the freeze failed (rolled back), 2 bad request or setup, 3 thawed by the timeout.
+    /// Exit codes: 0 thawed on request, 1 the freeze failed (rolled back), 2 bad request or setup, 3 thawed by the timeout, 4 an internal failure (what it held was thawed).
     /// </summary>
     internal static class Program
     {

@@ -47,6 +47,31 @@ namespace FsFreeze.Watchdog
         {
             try
             {
+                return RunChecked();
+            }
+            catch (Exception e)
+            {
+                // A bug must not leave a filesystem frozen with no timer: thaw everything held, then say why.
+                List<ThawResult> results;
+                lock (_gate)
+                {
+                    _timedOut = true;
+                    _cancel.Cancel();
+                    results = ThawHeldLocked(FreezeState.Thawed);
+                }
+                _handshake.Send(WatchdogProtocol.ErrorLine(new FsFreezeException(FreezeErrorKind.WatchdogFailed, _request.Members[0].RequestedPath,
+                    $"The watchdog failed ({e.GetType().Name}: {e.Message}) and thawed what it held ({Names(results)}).", e)));
+                _handshake.Close();
+                Syslog.Write(Syslog.Error, $"freeze {_request.Id}: watchdog failed ({e}); thawed {Names(results)}.");
+                try { Cleanup(keepRecord: false); } catch (Exception) { }
+                return 4;
+            }
+        }
+
+        private int RunChecked()
+        {
+            try
+            {
                 Prepare();
             }
             catch (FsFreezeException e)
@@ -307,9 +332,13 @@ namespace FsFreeze.Watchdog
             {
                 reply = WatchdogProtocol.ErrorLine(e);
             }
-            catch (Exception e) when (e is SocketException || e is IOException || e is FormatException || e is OverflowException)
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
             {
                 return; // a broken client: keep serving
+            }
+            catch (Exception e) when (e is IOException || e is FormatException || e is OverflowException || e is UnauthorizedAccessException)
+            {
+                reply = WatchdogProtocol.ErrorLine(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", $"The watchdog could not serve the request: {e.Message}", e));
             }
             try { client.Send(Encoding.UTF8.GetBytes(reply + "\n")); }
             catch (SocketException) { }

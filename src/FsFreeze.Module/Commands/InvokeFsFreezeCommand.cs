@@ -14,6 +14,7 @@ namespace FsFreeze.Commands
     public sealed class InvokeFsFreezeCommand : FsFreezeCmdlet
     {
         private readonly List<string> _paths = new List<string>();
+        private readonly System.Threading.CancellationTokenSource _stop = new System.Threading.CancellationTokenSource();
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("FullName", "MountPoint", "LiteralPath")]
@@ -68,6 +69,8 @@ namespace FsFreeze.Commands
             else FreezeByWatchdog(approved, table);
         }
 
+        protected override void StopProcessing() => _stop.Cancel();
+
         private void FreezeHere(List<Filesystem> approved, MountTable table)
         {
             FreezeSet set;
@@ -96,12 +99,16 @@ namespace FsFreeze.Commands
             try
             {
                 freeze = WatchdogLauncher.Freeze(approved, TimeoutSec, !NoFlush, StateDirectory.Locate(), table,
-                    progress: m => WriteVerbose($"Froze '{m.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms."));
+                    progress: m => WriteVerbose($"Froze '{m.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms."), cancel: _stop.Token);
             }
             catch (FsFreezeException e)
             {
                 WriteFsError(e);
                 return;
+            }
+            catch (System.OperationCanceledException)
+            {
+                return; // Ctrl+C while freezing: the watchdog thawed what it had frozen
             }
             WriteVerbose($"Watchdog pid {freeze.WatchdogPid} holds freeze {freeze.Id} ({started.Elapsed.TotalMilliseconds:N1} ms in all); " +
                 $"it thaws at {freeze.DeadlineUtc?.ToLocalTime():HH:mm:ss} unless Invoke-FsThaw or Reset-FsFreezeTimeout comes first.");

@@ -122,12 +122,16 @@ namespace FsFreeze.Commands
             {
                 WriteVerbose($"Arming a {TimeoutSec} s timeout: starting {WatchdogLauncher.ExecutableName}, which freezes and holds the set.");
                 freeze = WatchdogLauncher.Freeze(members, TimeoutSec, !NoFlush, dir, table,
-                    progress: m => WriteVerbose($"Froze '{m.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms."));
+                    progress: m => WriteVerbose($"Froze '{m.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms."), cancel: _stop.Token);
             }
             catch (FsFreezeException e)
             {
                 ThrowTerminatingError(ErrorMapping.ToRecord(e));
                 return null;
+            }
+            catch (OperationCanceledException)
+            {
+                return null; // stopped while freezing: the watchdog thawed what it had frozen
             }
             try
             {
