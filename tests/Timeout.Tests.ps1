@@ -162,7 +162,7 @@ foreach (`$p in `$problems) { "error:`$(`$p.FullyQualifiedErrorId):`$(`$p.Catego
         $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 2
         $frozen.TimeoutSec | Should -Be 2
         $frozen.Deadline | Should -Not -BeNullOrEmpty
-        $status = Reset-FsFreezeTimeout $fs.MountPoint -TimeoutSec 30
+        $status = $frozen | Reset-FsFreezeTimeout -TimeoutSec 30   # binds MountPoint, like Invoke-FsThaw
         $status | Should -BeOfType ([FsFreeze.FreezeStatus])
         $status.TimeoutSec | Should -Be 30
         $status.Deadline | Should -BeGreaterThan $frozen.Deadline.AddSeconds(20)
@@ -408,11 +408,12 @@ Describe 'Stopping Invoke-FsFreeze (Ctrl+C) while a FIFREEZE is blocked' -Tag 'T
         Invoke-Native fsfreeze -f $backing.MountPoint | Out-Null
         $ps = [powershell]::Create()
         [void]$ps.AddCommand('Import-Module').AddArgument("$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1").AddStatement()
-        [void]$ps.AddCommand('Invoke-FsFreeze').AddParameter('Path', @($first.MountPoint, $inner.MountPoint)).AddParameter('TimeoutSec', 600).AddParameter('NoFlush')
+        [void]$ps.AddCommand('Invoke-FsFreeze').AddParameter('Path', @($first.MountPoint, $inner.MountPoint)).AddParameter('TimeoutSec', 600).AddParameter('NoFlush').AddParameter('Verbose')
         $async = $ps.BeginInvoke()
-        # Wait until 'first' is frozen (the set is then stuck on 'inner'), bounded.
+        # Wait for the watchdog's report that 'first' is frozen (the set is then stuck on 'inner'), bounded.
+        # Not by probing with FIFREEZE: a probe landing before the watchdog's FIFREEZE would make that one fail.
         $by = [datetime]::Now.AddSeconds(20)
-        while (-not (Test-IsFrozen $first.MountPoint) -and [datetime]::Now -lt $by) { Start-Sleep -Milliseconds 100 }
+        while (-not ($ps.Streams.Verbose | Where-Object Message -like "Froze '$($first.MountPoint)'*") -and [datetime]::Now -lt $by) { Start-Sleep -Milliseconds 100 }
         Test-IsFrozen $first.MountPoint | Should -BeTrue
         $async.IsCompleted | Should -BeFalse -Because 'Invoke-FsFreeze waits for the blocked FIFREEZE'
 
