@@ -421,3 +421,23 @@ Describe 'Stopping Invoke-FsFreeze (Ctrl+C) while a FIFREEZE is blocked' -Tag 'T
         Test-IsFrozen $first.MountPoint | Should -BeFalse -Because 'on SIGTERM the watchdog thaws what it froze; the 600 s deadline is far away'
     }
 }
+
+Describe 'Our freeze thawed behind our back' -Tag 'Timeout', 'ExternalThaw' {
+    BeforeEach { $fs = New-LoopFilesystem -Type ext4 }
+    AfterEach {
+        Stop-TestWatchdogs
+        Remove-LoopFilesystem $fs
+    }
+
+    It 'lets go at once, so its deadline cannot thaw a later freeze by another tool' {
+        $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 120
+        $watchdog = Get-Process -Id (Get-FsFreezeStatus -Path $fs.MountPoint).WatchdogPid
+        Invoke-Native fsfreeze -u $fs.MountPoint | Out-Null    # someone thaws our freeze with fsfreeze(8)
+        $err = $null
+        $frozen | Invoke-FsThaw -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'FsFreeze.NotFrozen,FsFreeze.Commands.InvokeFsThawCommand'
+        # Without letting go, it would sit until its deadline (120 s) and then FITHAW whatever freeze is there.
+        $watchdog.WaitForExit(10000) | Should -BeTrue -Because 'nothing is left for the watchdog to hold'
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
+    }
+}

@@ -167,6 +167,9 @@ namespace FsFreeze
                 }
                 catch (NativeException e)
                 {
+                    // EINVAL: no longer frozen (someone thawed our freeze, e.g. fsfreeze -u). Never FITHAW it again:
+                    // by then a new freeze on it would be another tool's.
+                    if (e.Errno == Mono.Unix.Native.Errno.EINVAL) IsThawed = true;
                     return new ThawResult(Filesystem, null, ErrorMessages.ForNative(e, Filesystem.RequestedPath, Filesystem));
                 }
             }
