@@ -12,7 +12,7 @@
     PowerShellVersion    = '7.2'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('FsFreeze.format.ps1xml')
-    CmdletsToExport      = @('Invoke-FsFreeze', 'Invoke-FsThaw', 'Use-FsFreeze')
+    CmdletsToExport      = @('Invoke-FsFreeze', 'Invoke-FsThaw', 'Use-FsFreeze', 'Reset-FsFreezeTimeout', 'Get-FsFreezeStatus')
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()

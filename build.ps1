@@ -55,13 +55,19 @@ function Invoke-Build {
     if (Test-Path $BuildStamp) { Remove-Item $BuildStamp }
     Invoke-Checked dotnet publish (Join-Path $Root 'src/FsFreeze.Module/FsFreeze.Module.csproj') `
         -c $Configuration -o $ModuleDir --nologo -v quiet "-p:Version=$Version"
+    # The watchdog: a NativeAOT executable (no runtime to start), published apart and copied in alone
+    # (its publish folder also holds debug symbols and a second copy of the Mono.Posix helper it does not use).
+    $watchdogOut = Join-Path $OutDir 'watchdog'
+    Invoke-Checked dotnet publish (Join-Path $Root 'src/FsFreeze.Watchdog/FsFreeze.Watchdog.csproj') `
+        -c $Configuration -o $watchdogOut --nologo -v quiet "-p:Version=$Version"
+    Copy-Item (Join-Path $watchdogOut 'fsfreeze-watchdog') $ModuleDir
     Copy-Item (Join-Path $Root 'FsFreeze.psd1') $ModuleDir
     Copy-Item (Join-Path $Root 'src/FsFreeze.Module/FsFreeze.format.ps1xml') $ModuleDir
     $enUs = Join-Path $Root 'en-US'
     if (Test-Path $enUs) { Copy-Item $enUs $ModuleDir -Recurse }
     # pwsh loads neither .deps.json nor .pdb; keep the folder to what it uses.
     Get-ChildItem $ModuleDir -Filter '*.deps.json' | Remove-Item
-    foreach ($required in 'FsFreeze.dll', 'FsFreeze.Core.dll', 'Mono.Posix.NETStandard.dll', 'libMonoPosixHelper.so') {
+    foreach ($required in 'FsFreeze.dll', 'FsFreeze.Core.dll', 'Mono.Posix.NETStandard.dll', 'libMonoPosixHelper.so', 'fsfreeze-watchdog') {
         if (-not (Test-Path (Join-Path $ModuleDir $required))) { throw "Build output lacks $required." }
     }
     # Beside the module folder, not in it: when this build finished, for -Task Demo's "build if needed".

@@ -12,6 +12,7 @@ namespace FsFreeze
         SessionFilesystem,
         InvalidTimeout,
         WatchdogFailed,
+        UnsafeStateDirectory,
         IoError,
     }
 }

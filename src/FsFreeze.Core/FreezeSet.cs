@@ -129,6 +129,7 @@ namespace FsFreeze
     /// <summary>A member this process froze and still holds a descriptor on.</summary>
     public sealed class HeldMember : IDisposable
     {
+        private readonly object _gate = new object();
         private FileDescriptorHandle? _fd;
 
         internal HeldMember(Filesystem fs, FileDescriptorHandle fd, DateTime frozenAt, TimeSpan freezeTime)
@@ -147,25 +148,42 @@ namespace FsFreeze
 
         public bool IsThawed { get; private set; }
 
+        /// <summary>
+        /// Thaws once. Safe to call from two threads (the watchdog's timer and its freezing worker): the
+        /// second caller gets a no-op instead of a second FITHAW, which could thaw a freeze another tool
+        /// made in between.
+        /// </summary>
         public ThawResult Thaw()
         {
-            if (IsThawed || _fd == null) return new ThawResult(Filesystem, null, null);
-            try
+            lock (_gate)
             {
-                FreezeIoctl.Thaw(_fd, Filesystem.OpenPath);
-                IsThawed = true;
-                return new ThawResult(Filesystem, DateTime.Now, null);
-            }
-            catch (NativeException e)
-            {
-                return new ThawResult(Filesystem, null, ErrorMessages.ForNative(e, Filesystem.RequestedPath, Filesystem));
+                if (IsThawed || _fd == null) return new ThawResult(Filesystem, null, null);
+                try
+                {
+                    FreezeIoctl.Thaw(_fd, Filesystem.OpenPath);
+                    IsThawed = true;
+                    ThawedAt = DateTime.Now;
+                    return new ThawResult(Filesystem, ThawedAt, null);
+                }
+                catch (NativeException e)
+                {
+                    // EINVAL: no longer frozen (someone thawed our freeze, e.g. fsfreeze -u). Never FITHAW it again:
+                    // by then a new freeze on it would be another tool's.
+                    if (e.Errno == Mono.Unix.Native.Errno.EINVAL) IsThawed = true;
+                    return new ThawResult(Filesystem, null, ErrorMessages.ForNative(e, Filesystem.RequestedPath, Filesystem));
+                }
             }
         }
 
+        public DateTime? ThawedAt { get; private set; }
+
         public void Dispose()
         {
-            _fd?.Dispose();
-            _fd = null;
+            lock (_gate)
+            {
+                _fd?.Dispose();
+                _fd = null;
+            }
         }
     }
 

@@ -25,15 +25,24 @@ namespace FsFreeze
         /// <summary>The paths the caller named for it (not "Path", so piping to Invoke-FsThaw binds MountPoint).</summary>
         public string[] RequestedPath { get; set; } = Array.Empty<string>();
 
-        public static FrozenFilesystem From(HeldMember m) => new FrozenFilesystem
+        /// <summary>The watchdog freeze that holds it (Get-FsFreezeStatus shows it); empty for -TimeoutSec 0.</summary>
+        public string FreezeId { get; set; } = "";
+
+        /// <summary>Not a PowerShell property (internal): the resolved filesystem, for thawing it from this process.</summary>
+        internal Filesystem? Filesystem { get; set; }
+
+        public static FrozenFilesystem From(HeldMember m) => From(m.Filesystem, m.FrozenAt, m.FreezeTime);
+
+        public static FrozenFilesystem From(Filesystem fs, DateTime frozenAt, TimeSpan freezeTime) => new FrozenFilesystem
         {
-            MountPoint = m.Filesystem.MountPoint,
-            Device = m.Filesystem.Device,
-            FileSystemType = m.Filesystem.FileSystemType,
-            Source = m.Filesystem.Source,
-            FrozenAt = m.FrozenAt,
-            FreezeTime = m.FreezeTime,
-            RequestedPath = m.Filesystem.RequestedPaths.ToArray(),
+            MountPoint = fs.MountPoint,
+            Device = fs.Device,
+            FileSystemType = fs.FileSystemType,
+            Source = fs.Source,
+            FrozenAt = frozenAt,
+            FreezeTime = freezeTime,
+            RequestedPath = fs.RequestedPaths.ToArray(),
+            Filesystem = fs,
         };
     }
 
@@ -61,5 +70,32 @@ namespace FsFreeze
             FrozenAt = frozenAt,
             ThawedAt = thawedAt,
         };
+    }
+
+    /// <summary>
+    /// Get-FsFreezeStatus: one filesystem FsFreeze holds frozen on this host, from the state directory.
+    /// A watchdog freeze is as live as its watchdog (WatchdogAlive). A -TimeoutSec 0 freeze has no watchdog:
+    /// its record says what FsFreeze froze and nobody has thawed through FsFreeze since; a thaw by another
+    /// tool (fsfreeze -u) or a crash cannot be seen, because the kernel offers no read-only "is it frozen?".
+    /// </summary>
+    public sealed class FreezeStatus
+    {
+        public string MountPoint { get; set; } = "";
+        public string Device { get; set; } = "";
+        public string FileSystemType { get; set; } = "";
+        public string Source { get; set; } = "";
+        public FreezeState State { get; set; } = FreezeState.Frozen;
+        public DateTime? FrozenAt { get; set; }
+        public string FreezeId { get; set; } = "";
+        public int FreezerPid { get; set; }
+        public bool FreezerAlive { get; set; }
+        /// <summary>0: frozen with -TimeoutSec 0, no watchdog.</summary>
+        public int WatchdogPid { get; set; }
+        public bool WatchdogAlive { get; set; }
+        public long TimeoutSec { get; set; }
+        public DateTime? Deadline { get; set; }
+        public TimeSpan? TimeLeft { get; set; }
+        /// <summary>The process that froze it is gone: nobody but the watchdog (if any) will thaw it.</summary>
+        public bool Orphaned { get; set; }
     }
 }

@@ -22,6 +22,7 @@ namespace FsFreeze.Commands
             FreezeErrorKind.SessionFilesystem => ("FsFreeze.SessionFilesystem", ErrorCategory.InvalidOperation),
             FreezeErrorKind.InvalidTimeout => ("FsFreeze.InvalidTimeout", ErrorCategory.InvalidArgument),
             FreezeErrorKind.WatchdogFailed => ("FsFreeze.WatchdogFailed", ErrorCategory.ResourceUnavailable),
+            FreezeErrorKind.UnsafeStateDirectory => ("FsFreeze.UnsafeStateDirectory", ErrorCategory.SecurityError),
             _ => ("FsFreeze.IoError", ErrorCategory.WriteError),
         };
     }

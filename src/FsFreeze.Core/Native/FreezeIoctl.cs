@@ -31,7 +31,7 @@ namespace FsFreeze.Native
                 do
                 {
                     rc = ioctl(fd.Fd, request, IntPtr.Zero);
-                    errno = rc < 0 ? NativeConvert.ToErrno(Marshal.GetLastWin32Error()) : 0;
+                    errno = rc < 0 ? NativeError.LastErrno() : 0;
                 }
                 while (rc < 0 && errno == Errno.EINTR);
                 if (rc < 0)

@@ -18,7 +18,7 @@ namespace FsFreeze.Native
             IntPtr result = realpath(path, IntPtr.Zero);
             if (result == IntPtr.Zero)
             {
-                throw NativeError.FromErrno(NativeConvert.ToErrno(Marshal.GetLastWin32Error()), NativeOperation.Stat, path);
+                throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Stat, path);
             }
             try { return Utf8.FromNative(result); }
             finally { free(result); }

@@ -17,7 +17,7 @@ namespace FsFreeze.Native
                 fd.DangerousAddRef(ref added);
                 if (syncfs(fd.Fd) < 0)
                 {
-                    throw NativeError.FromErrno(NativeConvert.ToErrno(Marshal.GetLastWin32Error()), NativeOperation.Flush, path);
+                    throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Flush, path);
                 }
             }
             finally

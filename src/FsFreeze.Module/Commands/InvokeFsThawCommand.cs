@@ -4,7 +4,11 @@ using System.Management.Automation;
 
 namespace FsFreeze.Commands
 {
-    /// <summary>Thaws filesystems, each on its own: one that is not frozen is an error, the others still thaw.</summary>
+    /// <summary>
+    /// Thaws filesystems, each on its own: one that is not frozen is an error, the others still thaw.
+    /// A freeze held by a watchdog is thawed by asking it (which cancels its timer); one the timeout
+    /// already thawed is reported as FsFreeze.ThawedByTimeout; anything else gets FITHAW.
+    /// </summary>
     [Cmdlet(VerbsLifecycle.Invoke, "FsThaw", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(ThawedFilesystem))]
     public sealed class InvokeFsThawCommand : FsFreezeCmdlet
@@ -35,20 +39,37 @@ namespace FsFreeze.Commands
                 var one = ResolveAll(new[] { path }, table);
                 if (one != null) resolved.Add((one[0], frozenAt));
             }
+            var dir = StateDirectory.Locate();
             // Thaw in reverse freeze order: parents before the mounts nested in them.
             var order = FilesystemResolver.Plan(resolved.ConvertAll(r => r.Fs));
             for (int i = order.Count - 1; i >= 0; i--)
             {
                 var fs = order[i];
                 if (!ShouldProcess(fs.ToString(), "Thaw")) continue;
-                var result = FreezeSet.Thaw(fs);
+                var result = ThawOne(dir, fs);
                 if (result.Error != null)
                 {
                     WriteFsError(result.Error);
                     continue;
                 }
-                var frozenAt = resolved.Find(r => r.Fs.Device == fs.Device).FrozenAt;
+                var frozenAt = resolved.Find(r => r.Fs.Device == fs.Device).FrozenAt ?? result.FrozenAt;
+                WriteVerbose($"Thawed '{fs.MountPoint}'{(frozenAt.HasValue ? $" after {(result.ThawedAt!.Value - frozenAt.Value).TotalMilliseconds:N1} ms frozen" : "")}.");
                 WriteObject(ThawedFilesystem.From(fs, result.ThawedAt!.Value, frozenAt));
+            }
+        }
+
+        private RegistryThaw ThawOne(StateDirectory dir, Filesystem fs)
+        {
+            try
+            {
+                return FreezeRegistry.Thaw(dir, fs);
+            }
+            catch (FsFreezeException e) when (e.Kind == FreezeErrorKind.UnsafeStateDirectory)
+            {
+                // A thaw must not depend on the state directory: say so, and thaw directly.
+                WriteWarning(e.Message);
+                var direct = FreezeSet.Thaw(fs);
+                return new RegistryThaw(direct.ThawedAt, null, direct.Error);
             }
         }
     }

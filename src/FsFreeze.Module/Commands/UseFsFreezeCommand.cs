@@ -9,6 +9,8 @@ namespace FsFreeze.Commands
     /// <summary>
     /// Freezes, runs a scriptblock, and thaws on every way out. The scriptblock's output is passed on only
     /// after the thaw, so nothing downstream (Out-File, a log) can write to a filesystem that is still frozen.
+    /// With a timeout (default 60 s) a watchdog holds the freeze: a scope that deadlocks on its own frozen
+    /// filesystem is thawed by the deadline, and reported as FsFreeze.ThawedByTimeout afterwards.
     /// </summary>
     [Cmdlet(VerbsOther.Use, "FsFreeze", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(object))]
@@ -26,11 +28,21 @@ namespace FsFreeze.Commands
         [Parameter(Mandatory = true, Position = 1)]
         public ScriptBlock ScriptBlock { get; set; } = null!;
 
+        /// <summary>Seconds after which the set is thawed even if the scriptblock has not finished. 0 = no timeout; 1 is refused.</summary>
+        [Parameter]
+        public int TimeoutSec { get; set; } = FreezeTimeout.DefaultSeconds;
+
         [Parameter]
         public SwitchParameter NoFlush { get; set; }
 
         [Parameter]
         public SwitchParameter Force { get; set; }
+
+        protected override void BeginProcessing()
+        {
+            var bad = TimeoutParameters.Check(TimeoutSec, Path);
+            if (bad != null) ThrowTerminatingError(bad);
+        }
 
         protected override void ProcessRecord() => _paths.AddRange(Path);
 
@@ -44,6 +56,7 @@ namespace FsFreeze.Commands
                     "FsFreeze.NothingFrozen", ErrorCategory.ObjectNotFound, _paths.ToArray()));
             }
             var members = FilesystemResolver.Plan(resolved!);
+            WriteVerbose($"Resolved {_paths.Count} path(s) to {members.Count} filesystem(s), in freeze order: {string.Join("; ", members)}.");
             try
             {
                 if (!Force) SessionGuard.Check(members, table, SessionLocations());
@@ -54,22 +67,31 @@ namespace FsFreeze.Commands
             }
             if (!ShouldProcess(string.Join(", ", members), "Freeze, run the scriptblock, thaw")) return;
 
+            var output = TimeoutSec == 0 ? RunHere(members, table) : RunByWatchdog(members, table);
+            // Output, errors and warnings of the scope, only now that the set is thawed.
+            if (output != null) ScriptBlockRunner.WriteAll(this, output);
+        }
+
+        private Collection<PSObject>? RunHere(IReadOnlyList<Filesystem> members, MountTable table)
+        {
             FreezeSet set;
+            FreezeRecord? record;
             try
             {
-                set = FreezeSet.Freeze(members, flush: !NoFlush, cancel: _stop.Token);
+                set = InProcessFreeze.Freeze(members, !NoFlush, StateDirectory.Locate(), table, out record,
+                    onFrozen: m => WriteVerbose($"Froze '{m.Filesystem.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms (no timeout)."),
+                    cancel: _stop.Token, warn: WriteWarning);
             }
             catch (FsFreezeException e)
             {
                 ThrowTerminatingError(ErrorMapping.ToRecord(e));
-                return;
+                return null;
             }
             catch (OperationCanceledException)
             {
-                return; // stopped while freezing: Freeze already thawed what it had frozen
+                return null; // stopped while freezing: Freeze already thawed what it had frozen
             }
 
-            Collection<PSObject>? output = null;
             using (set)
             {
                 try
@@ -77,18 +99,55 @@ namespace FsFreeze.Commands
                     var frozen = new List<FrozenFilesystem>();
                     foreach (var m in set.Members) frozen.Add(FrozenFilesystem.From(m));
                     // One argument, the array (InvokeScript's params would spread a bare array into one argument per filesystem).
-                    output = ScriptBlockRunner.Invoke(this, ScriptBlock, frozen.ToArray());
+                    return ScriptBlockRunner.Invoke(this, ScriptBlock, frozen.ToArray());
                 }
                 finally
                 {
                     // Every way out: normal end, a throw, Ctrl+C (the engine stops the scriptblock), a stopped pipeline.
+                    bool allThawed = true;
                     foreach (var r in set.ThawAll())
                     {
-                        if (r.Error != null) WriteFsError(r.Error);
+                        if (r.Error != null) { WriteFsError(r.Error); allThawed = false; }
                     }
+                    // Written only now, after the thaw (the record is never touched while the set is frozen).
+                    if (record != null && allThawed) StateDirectory.DeleteQuietly(record.File);
                 }
             }
-            ScriptBlockRunner.WriteAll(this, output!);
+        }
+
+        private Collection<PSObject>? RunByWatchdog(IReadOnlyList<Filesystem> members, MountTable table)
+        {
+            var dir = StateDirectory.Locate();
+            WatchdogFreeze freeze;
+            try
+            {
+                WriteVerbose($"Arming a {TimeoutSec} s timeout: starting {WatchdogLauncher.ExecutableName}, which freezes and holds the set.");
+                freeze = WatchdogLauncher.Freeze(members, TimeoutSec, !NoFlush, dir, table,
+                    progress: m => WriteVerbose($"Froze '{m.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms."), cancel: _stop.Token);
+            }
+            catch (FsFreezeException e)
+            {
+                ThrowTerminatingError(ErrorMapping.ToRecord(e));
+                return null;
+            }
+            catch (OperationCanceledException)
+            {
+                return null; // stopped while freezing: the watchdog thawed what it had frozen
+            }
+            try
+            {
+                return ScriptBlockRunner.Invoke(this, ScriptBlock, freeze.Members.ToArray());
+            }
+            finally
+            {
+                // Asking the watchdog to thaw also ends its timer. If the deadline already thawed the set, the
+                // tombstone says so: the scope ran partly unfrozen, so its snapshot may be inconsistent.
+                foreach (var r in FreezeRegistry.ThawAll(dir, freeze))
+                {
+                    if (r.Error != null) WriteFsError(r.Error);
+                }
+                WriteVerbose($"Freeze {freeze.Id} ended.");
+            }
         }
 
         protected override void StopProcessing() => _stop.Cancel();

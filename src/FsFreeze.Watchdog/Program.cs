@@ -1,0 +1,44 @@
+using System;
+using System.IO;
+using System.Runtime.InteropServices;
+using FsFreeze.Watchdog.Native;
+
+namespace FsFreeze.Watchdog
+{
+    /// <summary>
+    /// fsfreeze-watchdog: performs one freeze with a timeout on behalf of FsFreeze and thaws exactly what it
+    /// froze when the deadline passes, even if the PowerShell that asked is killed or stuck.
+    /// Exit codes: 0 thawed on request, 1 the freeze failed (rolled back), 2 bad request or setup, 3 thawed by the timeout, 4 an internal failure (what it held was thawed).
+    /// </summary>
+    internal static class Program
+    {
+        private static int Main()
+        {
+            // Detach before anything else: the freezer's session, terminal and process group are not ours.
+            ProcessSetup.NewSession();
+            ProcessSetup.ShieldFromOomKiller();
+
+            var handshake = new Handshake(Console.OpenStandardOutput());
+            WatchdogRequest request;
+            try
+            {
+                request = WatchdogRequest.Read(new StreamReader(Console.OpenStandardInput()));
+            }
+            catch (Exception e) when (e is FormatException || e is OverflowException || e is IOException)
+            {
+                handshake.Send(WatchdogProtocol.ErrorLine(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", e.Message)));
+                return 2;
+            }
+            ProcessSetup.ToDevNull(0);
+
+            var watchdog = new Watchdog(request, handshake);
+            // Hang-up and interrupt belong to the freezer's terminal: ignore. A termination request (shutdown,
+            // an admin's kill) thaws everything first: a watchdog never leaves a filesystem frozen on purpose.
+            using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
+            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true);
+            using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, c => c.Cancel = true);
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; watchdog.RequestStop(); });
+            return watchdog.Run();
+        }
+    }
+}
