@@ -238,8 +238,15 @@ Describe 'Pipeline round trips' -Tag 'Freeze' {
         $thawed.FrozenFor | Should -BeGreaterThan ([TimeSpan]::Zero)
     }
 
-    It 'Invoke-FsThaw by path alone reports no FrozenFor (it does not know when the freeze began)' {
-        Invoke-FsFreeze -Path $fs.MountPoint | Out-Null
+    It 'Invoke-FsThaw by path alone knows FrozenFor from FsFreeze''s own record, with and without a timeout' -ForEach 60, 0 {
+        Invoke-FsFreeze -Path $fs.MountPoint -TimeoutSec $_ | Out-Null
+        $thawed = Invoke-FsThaw -Path $fs.MountPoint
+        $thawed.State | Should -Be 'Thawed'
+        $thawed.FrozenFor | Should -BeGreaterThan ([TimeSpan]::Zero)
+    }
+
+    It 'Invoke-FsThaw by path alone reports no FrozenFor for a freeze another tool made' {
+        & fsfreeze -f $fs.MountPoint
         $thawed = Invoke-FsThaw -Path $fs.MountPoint
         $thawed.State | Should -Be 'Thawed'
         $thawed.FrozenFor | Should -BeNullOrEmpty
@@ -263,7 +270,7 @@ Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
 Invoke-FsFreeze -Path $env:MP -WhatIf
 '@
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
-        $r.StdOut | Should -Match 'What if: Performing the operation "Freeze" on target'
+        $r.StdOut | Should -Match 'What if: Performing the operation "Freeze with a 60 s timeout" on target'
         $r.StdOut | Should -Match ([regex]::Escape($fs.MountPoint))
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
     }

@@ -12,6 +12,21 @@ deadline=$((SECONDS + maxsec))
 while kill -0 "$demo" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.2; done
 
 ours_mounted() { mountpoint -q "$mnt" 2>/dev/null; }
+
+# A timed Use-FsFreeze is held by fsfreeze-watchdog, which keeps descriptors on the scratch filesystem until
+# its deadline (they would make the umount below fail). SIGTERM makes it thaw what it froze and exit.
+watchdogs_on_mount() {
+    local p
+    for p in /proc/[0-9]*; do
+        [[ $(readlink "$p/exe" 2>/dev/null) == */fsfreeze-watchdog ]] || continue
+        find "$p/fd" -maxdepth 1 \( -lname "$mnt" -o -lname "$mnt/*" \) 2>/dev/null | grep -q . && echo "${p#/proc/}"
+    done
+}
+for pid in $(watchdogs_on_mount); do
+    kill -TERM "$pid" 2>/dev/null && echo "FsFreeze demo guardian: thawed $mnt (fsfreeze-watchdog $pid, on SIGTERM)" >&2
+done
+for _ in $(seq 50); do [[ -z $(watchdogs_on_mount) ]] && break; sleep 0.1; done
+
 if ours_mounted; then
     # Thaw first: an unmounted frozen filesystem stays frozen, and its writer with it.
     timeout 10 fsfreeze -u "$mnt" 2>/dev/null && echo "FsFreeze demo guardian: thawed $mnt" >&2
