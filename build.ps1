@@ -7,10 +7,13 @@
     FsFreeze.psd1 is the one source of the version.
 .EXAMPLE
     ./build.ps1 -Task Test
+.EXAMPLE
+    ./build.ps1 -Task Docs, Package
+    Regenerates en-US/ from docs/, then builds out/FsFreeze.<version>.nupkg with that help inside.
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test')]
+    [ValidateSet('Build', 'Test', 'Docs', 'Package')]
     [string[]] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -74,9 +77,36 @@ function Invoke-Test {
     Invoke-Checked $pwsh @runnerArgs
 }
 
-foreach ($t in $Task) {
-    switch ($t) {
-        'Build' { Invoke-Build }
-        'Test' { if ($Task -notcontains 'Build') { Invoke-Build }; Invoke-Test }
+function Invoke-Docs {
+    # docs/*.md (platyPS format) -> en-US/ MAML and about_*.help.txt. platyPS when installed; else the build's own
+    # generator, since no registry this project reaches serves platyPS. en-US/ is committed; Build copies it.
+    $docs = Join-Path $Root 'docs'
+    $enUs = Join-Path $Root 'en-US'
+    if (Test-Path $enUs) { Remove-Item $enUs -Recurse -Force }
+    $platy = Get-Module -ListAvailable platyPS | Sort-Object Version -Descending | Select-Object -First 1
+    if ($platy) {
+        Import-Module $platy
+        New-ExternalHelp -Path $docs -OutputPath $enUs -Force | Out-Null
+    }
+    else {
+        & (Join-Path $Root 'src/HelpGen/New-HelpFiles.ps1') -DocsPath $docs -OutPath $enUs -HelpFileName 'FsFreeze.dll-Help.xml'
+    }
+    foreach ($required in 'FsFreeze.dll-Help.xml', 'about_FsFreeze.help.txt') {
+        if (-not (Test-Path (Join-Path $enUs $required))) { throw "Docs output lacks en-US/$required." }
     }
 }
+
+function Invoke-Package {
+    # A PSResourceGet nupkg of the built module folder; the version comes from the manifest inside it.
+    $nupkg = Join-Path $OutDir "FsFreeze.$Version.nupkg"
+    if (Test-Path $nupkg) { Remove-Item $nupkg -Force }
+    Compress-PSResource -Path $ModuleDir -DestinationPath $OutDir
+    if (-not (Test-Path $nupkg)) { throw "Compress-PSResource did not produce $nupkg." }
+    Write-Host "Packaged $nupkg"
+}
+
+# Docs before Build (Build copies en-US), Build before Test and Package, whatever order the tasks were named in.
+if ($Task -contains 'Docs') { Invoke-Docs }
+if ($Task -contains 'Build' -or $Task -contains 'Test' -or $Task -contains 'Package') { Invoke-Build }
+if ($Task -contains 'Package') { Invoke-Package }
+if ($Task -contains 'Test') { Invoke-Test }
