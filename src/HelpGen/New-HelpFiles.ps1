@@ -138,7 +138,7 @@ function Read-CommandPage([string] $File) {
     }
 }
 
-$ns = @{
+$ns = [ordered]@{
     maml    = 'http://schemas.microsoft.com/maml/2004/10'
     command = 'http://schemas.microsoft.com/maml/dev/command/2004/10'
     dev     = 'http://schemas.microsoft.com/maml/dev/2004/10'
