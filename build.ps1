@@ -105,8 +105,9 @@ function Invoke-Package {
     Write-Host "Packaged $nupkg"
 }
 
-# Docs before Build (Build copies en-US), Build before Test and Package, whatever order the tasks were named in.
+# Docs before Build (Build copies en-US), Build before Package, and Test takes the package too (Package.Tests installs
+# it), whatever order the tasks were named in.
 if ($Task -contains 'Docs') { Invoke-Docs }
 if ($Task -contains 'Build' -or $Task -contains 'Test' -or $Task -contains 'Package') { Invoke-Build }
-if ($Task -contains 'Package') { Invoke-Package }
+if ($Task -contains 'Package' -or $Task -contains 'Test') { Invoke-Package }
 if ($Task -contains 'Test') { Invoke-Test }
