@@ -83,14 +83,7 @@ function Invoke-Docs {
     $docs = Join-Path $Root 'docs'
     $enUs = Join-Path $Root 'en-US'
     if (Test-Path $enUs) { Remove-Item $enUs -Recurse -Force }
-    $platy = Get-Module -ListAvailable platyPS | Sort-Object Version -Descending | Select-Object -First 1
-    if ($platy) {
-        Import-Module $platy
-        New-ExternalHelp -Path $docs -OutputPath $enUs -Force | Out-Null
-    }
-    else {
-        & (Join-Path $Root 'src/HelpGen/New-HelpFiles.ps1') -DocsPath $docs -OutPath $enUs -HelpFileName 'FsFreeze.dll-Help.xml'
-    }
+    & (Join-Path $Root 'src/HelpGen/Build-Help.ps1') -DocsPath $docs -OutPath $enUs
     foreach ($required in 'FsFreeze.dll-Help.xml', 'about_FsFreeze.help.txt') {
         if (-not (Test-Path (Join-Path $enUs $required))) { throw "Docs output lacks en-US/$required." }
     }

@@ -74,7 +74,7 @@ Describe 'docs/ matches the real cmdlets' -Tag 'Help' {
     It 'en-US/ is what build.ps1 -Task Docs makes from docs/ today' {
         $fresh = Join-Path ([IO.Path]::GetTempPath()) "fsfreeze-help-$([guid]::NewGuid().ToString('N'))"
         try {
-            & (Join-Path $RepoRoot 'src/HelpGen/New-HelpFiles.ps1') -DocsPath $DocsDir -OutPath $fresh -HelpFileName 'FsFreeze.dll-Help.xml' 6>$null
+            & (Join-Path $RepoRoot 'src/HelpGen/Build-Help.ps1') -DocsPath $DocsDir -OutPath $fresh 6>$null
             foreach ($file in 'FsFreeze.dll-Help.xml', 'about_FsFreeze.help.txt') {
                 Get-Content -Raw (Join-Path $fresh $file) | Should -BeExactly (Get-Content -Raw (Join-Path $RepoRoot "en-US/$file")) -Because "en-US/$file must be regenerated (build.ps1 -Task Docs) and committed"
             }
