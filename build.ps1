@@ -9,10 +9,13 @@
     ./build.ps1 -Task Test
 .EXAMPLE
     ./build.ps1 -Task Demo    # as root: snapshot a busy scratch filesystem with and without Use-FsFreeze
+.EXAMPLE
+    ./build.ps1 -Task Docs, Package
+    Regenerates en-US/ from docs/, then builds out/FsFreeze.<version>.nupkg with that help inside.
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo')]
+    [ValidateSet('Build', 'Test', 'Docs', 'Package', 'Demo')]
     [string[]] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -116,10 +119,32 @@ function Invoke-Demo {
     if ($LASTEXITCODE -ne 0) { Write-Host "The demo failed with exit code $LASTEXITCODE." -ForegroundColor Red; exit $LASTEXITCODE }
 }
 
-foreach ($t in $Task) {
-    switch ($t) {
-        'Build' { Invoke-Build }
-        'Test' { if ($Task -notcontains 'Build') { Invoke-Build }; Invoke-Test }
-        'Demo' { if ($Task -notcontains 'Build' -and -not (Test-BuildCurrent)) { Invoke-Build }; Invoke-Demo }
+function Invoke-Docs {
+    # docs/*.md (platyPS format) -> en-US/ MAML and about_*.help.txt. platyPS when installed; else the build's own
+    # generator, since no registry this project reaches serves platyPS. en-US/ is committed; Build copies it.
+    $docs = Join-Path $Root 'docs'
+    $enUs = Join-Path $Root 'en-US'
+    if (Test-Path $enUs) { Remove-Item $enUs -Recurse -Force }
+    & (Join-Path $Root 'src/HelpGen/Build-Help.ps1') -DocsPath $docs -OutPath $enUs
+    foreach ($required in 'FsFreeze.dll-Help.xml', 'about_FsFreeze.help.txt') {
+        if (-not (Test-Path (Join-Path $enUs $required))) { throw "Docs output lacks en-US/$required." }
     }
 }
+
+function Invoke-Package {
+    # A PSResourceGet nupkg of the built module folder; the version comes from the manifest inside it.
+    $nupkg = Join-Path $OutDir "FsFreeze.$Version.nupkg"
+    if (Test-Path $nupkg) { Remove-Item $nupkg -Force }
+    Compress-PSResource -Path $ModuleDir -DestinationPath $OutDir
+    if (-not (Test-Path $nupkg)) { throw "Compress-PSResource did not produce $nupkg." }
+    Write-Host "Packaged $nupkg"
+}
+
+# Docs before Build (Build copies en-US), Build before Package, and Test takes the package too (Package.Tests installs
+# it), whatever order the tasks were named in.
+if ($Task -contains 'Docs') { Invoke-Docs }
+if ($Task -contains 'Build' -or $Task -contains 'Test' -or $Task -contains 'Package') { Invoke-Build }
+elseif ($Task -contains 'Demo' -and -not (Test-BuildCurrent)) { Invoke-Build }
+if ($Task -contains 'Package' -or $Task -contains 'Test') { Invoke-Package }
+if ($Task -contains 'Test') { Invoke-Test }
+if ($Task -contains 'Demo') { Invoke-Demo }

@@ -12,7 +12,8 @@ Import-Module $PesterPath -Force
 $env:FSFREEZE_TEST_MODULE = $ModulePath
 
 $config = New-PesterConfiguration
-$config.Run.Path = $PSScriptRoot
+# The example runbook's own Pester tests live beside it in docs/examples/runbook.
+$config.Run.Path = @($PSScriptRoot, (Join-Path $PSScriptRoot '../docs/examples/runbook'))
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'
 $config.TestResult.Enabled = $true

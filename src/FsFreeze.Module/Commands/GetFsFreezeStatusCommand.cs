@@ -18,6 +18,7 @@ namespace FsFreeze.Commands
         /// <summary>Only these filesystems (any path on them); all when omitted.</summary>
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("FullName", "MountPoint", "LiteralPath")]
+        [ArgumentCompleter(typeof(MountPointCompleter))]
         [ValidateNotNullOrEmpty]
         public string[]? Path { get; set; }
 

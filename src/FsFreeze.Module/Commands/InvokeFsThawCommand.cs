@@ -18,6 +18,7 @@ namespace FsFreeze.Commands
         /// <summary>Binds MountPoint by property name, so Invoke-FsFreeze's objects (also after a JSON round trip) pipe in.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("FullName", "MountPoint", "LiteralPath")]
+        [ArgumentCompleter(typeof(MountPointCompleter))]
         [ValidateNotNullOrEmpty]
         public string[] Path { get; set; } = null!;
 

@@ -14,6 +14,7 @@ namespace FsFreeze.Commands
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("FullName", "MountPoint", "LiteralPath")]
+        [ArgumentCompleter(typeof(MountPointCompleter))]
         [ValidateNotNullOrEmpty]
         public string[] Path { get; set; } = null!;
 
