@@ -16,8 +16,9 @@ $config = New-PesterConfiguration
 $config.Run.Path = @($PSScriptRoot, (Join-Path $PSScriptRoot '../docs/examples/runbook'))
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'
-$config.TestResult.Enabled = $true
-$config.TestResult.OutputPath = Join-Path (Split-Path $ModulePath) 'test-results.xml'
+# Child pwsh processes write plain text: ANSI escapes in captured stderr make failure messages unreadable.
+$env:NO_COLOR = '1'
+$PSStyle.OutputRendering = 'PlainText'
 if ($Tag) { $config.Filter.Tag = $Tag.Split(',') }
 
 $result = Invoke-Pester -Configuration $config

@@ -26,6 +26,20 @@ namespace FsFreeze
     {
         public const string ExecutableName = "fsfreeze-watchdog";
 
+        /// <summary>
+        /// A module installed from its nupkg (Install-PSResource) loses Unix file modes, so the watchdog arrives
+        /// without its execute bit. We run as root here (freezing needs it), so restore it rather than fail.
+        /// </summary>
+        private static void EnsureExecutable(string path)
+        {
+            if (Mono.Unix.Native.Syscall.stat(path, out var st) != 0) return; // Process.Start reports the missing file
+            const Mono.Unix.Native.FilePermissions exec = Mono.Unix.Native.FilePermissions.S_IXUSR;
+            if ((st.st_mode & exec) != 0) return;
+            var mode = (st.st_mode & Mono.Unix.Native.FilePermissions.ACCESSPERMS)
+                | Mono.Unix.Native.FilePermissions.S_IXUSR | Mono.Unix.Native.FilePermissions.S_IXGRP | Mono.Unix.Native.FilePermissions.S_IXOTH;
+            Mono.Unix.Native.Syscall.chmod(path, mode);
+        }
+
         /// <summary>Beside FsFreeze.Core.dll in the module folder.</summary>
         public static string DefaultExecutable
             => Path.Combine(Path.GetDirectoryName(typeof(WatchdogLauncher).Assembly.Location) ?? ".", ExecutableName);
@@ -56,7 +70,11 @@ namespace FsFreeze
                 WorkingDirectory = "/",
             };
             Process process;
-            try { process = Process.Start(psi)!; }
+            try
+            {
+                EnsureExecutable(executable);
+                process = Process.Start(psi)!;
+            }
             catch (Exception e) when (e is System.ComponentModel.Win32Exception || e is IOException)
             {
                 throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
