@@ -10,14 +10,17 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test')]
+    [ValidateSet('Build', 'Test', 'Bench')]
     [string[]] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
     # Pester tag filter for -Task Test, e.g. -Tag ext4.
-    [string[]] $Tag
+    [string[]] $Tag,
+
+    # -Task Bench: a few iterations only, to check that the benchmark runs (its numbers mean nothing).
+    [switch] $Quick
 )
 
 $ErrorActionPreference = 'Stop'
@@ -74,9 +77,23 @@ function Invoke-Test {
     Invoke-Checked $pwsh @runnerArgs
 }
 
+function Invoke-Bench {
+    # The writer the stall benchmarks watch is a small .NET program of its own, built beside the results.
+    $benchDir = Join-Path $OutDir 'bench'
+    $writerDir = Join-Path $benchDir 'StallWriter'
+    Invoke-Checked dotnet publish (Join-Path $Root 'tests/Benchmarks/StallWriter/StallWriter.csproj') -c Release -o $writerDir --nologo -v quiet
+    $pwsh = Join-Path $PSHOME 'pwsh'
+    $benchArgs = @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/Benchmarks/Invoke-Benchmark.ps1'),
+        '-ModulePath', $ModuleDir, '-WriterPath', (Join-Path $writerDir 'StallWriter'), '-OutDir', $benchDir)
+    if ($Quick) { $benchArgs += '-Quick' }
+    # A child pwsh: the module is imported fresh, as a user would.
+    Invoke-Checked $pwsh @benchArgs
+}
+
 foreach ($t in $Task) {
     switch ($t) {
         'Build' { Invoke-Build }
         'Test' { if ($Task -notcontains 'Build') { Invoke-Build }; Invoke-Test }
+        'Bench' { if ($Task -notcontains 'Build') { Invoke-Build }; Invoke-Bench }
     }
 }
