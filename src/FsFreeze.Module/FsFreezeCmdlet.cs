@@ -20,7 +20,7 @@ namespace FsFreeze.Commands
                 string absolute;
                 try
                 {
-                    absolute = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+                    absolute = IsPlainAbsolutePath(path) ? path : SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
                 }
                 catch (Exception e) when (e is ProviderNotFoundException || e is DriveNotFoundException || e is NotSupportedException)
                 {
@@ -40,6 +40,21 @@ namespace FsFreeze.Commands
                 }
             }
             return failed ? null : resolved;
+        }
+
+        /// <summary>
+        /// An absolute path that PowerShell would hand back unchanged: on Linux a path starting with '/' names the
+        /// filesystem whatever the current location or provider; only '\' and '.'/'..' segments get rewritten.
+        /// Skipping the provider lookup for it saves about as much as an idle FIFREEZE costs.
+        /// </summary>
+        internal static bool IsPlainAbsolutePath(string path)
+        {
+            if (path.Length == 0 || path[0] != '/' || path.IndexOf('\\') >= 0) return false;
+            foreach (var segment in path.Split('/'))
+            {
+                if (segment == "." || segment == "..") return false;
+            }
+            return true;
         }
 
         private protected void WriteFsError(FsFreezeException e) => WriteError(ErrorMapping.ToRecord(e));
