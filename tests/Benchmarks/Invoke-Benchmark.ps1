@@ -17,6 +17,10 @@ param(
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
+# Absolute from here on: the writer is started by a .NET API that knows nothing of the PowerShell location.
+$ModulePath = (Resolve-Path -LiteralPath $ModulePath).ProviderPath
+$WriterPath = (Resolve-Path -LiteralPath $WriterPath).ProviderPath
+$OutDir = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($OutDir)
 
 Import-Module (Join-Path $ModulePath 'FsFreeze.psd1')
 Import-Module (Join-Path $PSScriptRoot '../TestHelpers.psm1')
@@ -38,6 +42,7 @@ $writers = [Collections.Generic.List[Diagnostics.Process]]::new()
 $background = [Collections.Generic.List[Diagnostics.Process]]::new()   # steady writers of section 3b, killed in finally
 $rows = [Collections.Generic.List[object]]::new()
 $dirtyPoints = [Collections.Generic.List[object]]::new()
+$LoopDirectIo = $null
 $allMountPoints = [Collections.Generic.List[string]]::new()   # reported in the JSON, so a test can check none is left
 
 function Get-NowNs { [Diagnostics.Stopwatch]::GetTimestamp() * (1e9 / [Diagnostics.Stopwatch]::Frequency) }
@@ -49,6 +54,7 @@ function New-BenchFilesystem([string] $Type, [int] $SizeMB) {
     $fs = New-LoopFilesystem -Type $Type -SizeMB $SizeMB -MkfsOption $opts
     $created.Add($fs)
     $allMountPoints.Add($fs.MountPoint)
+    if ($fs.Loop) { $script:LoopDirectIo = Get-Content "/sys/block/$(Split-Path -Leaf $fs.Loop)/loop/dio" -ErrorAction SilentlyContinue }
     $fs
 }
 
@@ -182,7 +188,7 @@ function Get-MachineInfo {
         Kernel = (uname -r); Cpu = $cpu; Cpus = [Environment]::ProcessorCount
         MemTotalMB = [long]((Select-String -Path /proc/meminfo -Pattern '^MemTotal:\s*(\d+)').Matches.Groups[1].Value) / 1024
         Vm = $vm; PwshVersion = "$($PSVersionTable.PSVersion)"; FsFreezeVersion = "$((Get-Module FsFreeze).Version)"
-        LoopBacking = "image files in $([IO.Path]::GetTempPath()) on $($tmpMount.FileSystemType) ($($tmpMount.Source)), loop direct I/O off (buffered)"
+        LoopBacking = "image files in $([IO.Path]::GetTempPath()) on $($tmpMount.FileSystemType) ($($tmpMount.Source)), loop direct I/O $(if ($script:LoopDirectIo -eq '1') { 'on' } else { "off (buffered; dio=$($script:LoopDirectIo))" })"
         HasTimeoutSec = $HasTimeout
         # Other work on the machine shows up as noise in every row: the load average at the start and at the end.
         LoadAverageStart = $LoadAtStart; LoadAverageEnd = (Get-Content /proc/loadavg)
