@@ -335,17 +335,22 @@ try {
     $bare = "$pwsh -NoProfile -NonInteractive -c 1"
     $withImport = "$pwsh -NoProfile -NonInteractive -c 'Import-Module $psd1; 1'"
     $group = 'pwsh start'
-    $json = Join-Path ([IO.Path]::GetTempPath()) "fsfreeze-bench-hyperfine-$PID.json"
-    try {
-        & hyperfine -N --style none --warmup 3 --runs $cfg.ImportRuns --export-json $json $bare $withImport | Out-Null
-        if ($LASTEXITCODE) { throw 'hyperfine failed.' }
-        $hf = Get-Content $json -Raw | ConvertFrom-Json
+    if (Get-Command hyperfine -ErrorAction Ignore) {
+        $json = Join-Path ([IO.Path]::GetTempPath()) "fsfreeze-bench-hyperfine-$PID.json"
+        try {
+            & hyperfine -N --style none --warmup 3 --runs $cfg.ImportRuns --export-json $json $bare $withImport | Out-Null
+            if ($LASTEXITCODE) { throw 'hyperfine failed.' }
+            $hf = Get-Content $json -Raw | ConvertFrom-Json
+        }
+        finally { Remove-Item $json -ErrorAction SilentlyContinue }
+        $null = Add-Row $group 'hyperfine: pwsh -NoProfile -c 1' ([double[]]($hf.results[0].times | ForEach-Object { $_ * 1000 })) -Baseline
+        $imp = Add-Row $group 'hyperfine: pwsh -NoProfile -c "Import-Module FsFreeze; 1"' ([double[]]($hf.results[1].times | ForEach-Object { $_ * 1000 }))
+        Complete-Group $group
+        $imp.Note = "difference of medians: $(($imp.MedianMs - ($rows | Where-Object { $_.Group -eq $group -and $_.Baseline }).MedianMs).ToString('0.0')) ms"
     }
-    finally { Remove-Item $json -ErrorAction SilentlyContinue }
-    $null = Add-Row $group 'hyperfine: pwsh -NoProfile -c 1' ([double[]]($hf.results[0].times | ForEach-Object { $_ * 1000 })) -Baseline
-    $imp = Add-Row $group 'hyperfine: pwsh -NoProfile -c "Import-Module FsFreeze; 1"' ([double[]]($hf.results[1].times | ForEach-Object { $_ * 1000 }))
-    Complete-Group $group
-    $imp.Note = "difference of medians: $(($imp.MedianMs - ($rows | Where-Object { $_.Group -eq $group -and $_.Baseline }).MedianMs).ToString('0.0')) ms"
+    else {
+        $rows.Add([pscustomobject]@{ Group = $group; Name = 'skipped'; MedianMs = [double]::NaN; P10Ms = [double]::NaN; P90Ms = [double]::NaN; N = 0; Ratio = [double]::NaN; Baseline = $false; Note = 'hyperfine is not installed (Debian package hyperfine)' })
+    }
     # Timed inside fresh processes, round robin with an empty manifest module: what PowerShell's own Import-Module costs
     # in a cold process is the floor; FsFreeze's own share is the difference.
     $emptyDir = Join-Path ([IO.Path]::GetTempPath()) "fsfreeze-bench-empty-$PID"
@@ -408,7 +413,7 @@ try {
     $stallUse = Get-Row 'writer stall, idle ext4' 'Use-FsFreeze {}*'
     $stallDirect = Get-Row 'writer stall, idle ext4' 'direct*'
     $delta = $stallUse.MedianMs - $stallDirect.MedianMs
-    $goals.Add([pscustomobject]@{ Goal = 'idle stall: Use-FsFreeze within 0.5 ms of the direct ioctl pair'; Value = "+$($delta.ToString('0.000')) ms"; Met = $delta -le 0.5 })
+    $goals.Add([pscustomobject]@{ Goal = 'idle stall: Use-FsFreeze within 0.5 ms of the direct ioctl pair'; Value = "$($delta.ToString('+0.000;-0.000')) ms (-NoFlush: $(((Get-Row 'writer stall, idle ext4' 'Use-FsFreeze -NoFlush*').MedianMs - $stallDirect.MedianMs).ToString('+0.000;-0.000')) ms)"; Met = $delta -le 0.5 })
     $maxDirty = ($cfg.DirtyMB | Measure-Object -Maximum).Maximum
     $dg = "writer stall, $maxDirty MB dirty, ext4"
     $flushRatio = (Get-Row $dg 'fsfreeze*').MedianMs / (Get-Row $dg 'Use-FsFreeze {} (flush)').MedianMs
