@@ -15,14 +15,17 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Docs', 'Package', 'Demo')]
+    [ValidateSet('Build', 'Test', 'Docs', 'Package', 'Demo', 'Bench')]
     [string[]] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
     # Pester tag filter for -Task Test, e.g. -Tag ext4.
-    [string[]] $Tag
+    [string[]] $Tag,
+
+    # -Task Bench: a few iterations only, to check that the benchmark runs (its numbers mean nothing).
+    [switch] $Quick
 )
 
 $ErrorActionPreference = 'Stop'
@@ -131,6 +134,19 @@ function Invoke-Docs {
     }
 }
 
+function Invoke-Bench {
+    # The writer the stall benchmarks watch is a small .NET program of its own, built beside the results.
+    $benchDir = Join-Path $OutDir 'bench'
+    $writerDir = Join-Path $benchDir 'StallWriter'
+    Invoke-Checked dotnet publish (Join-Path $Root 'tests/Benchmarks/StallWriter/StallWriter.csproj') -c Release -o $writerDir --nologo -v quiet
+    $pwsh = Join-Path $PSHOME 'pwsh'
+    $benchArgs = @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/Benchmarks/Invoke-Benchmark.ps1'),
+        '-ModulePath', $ModuleDir, '-WriterPath', (Join-Path $writerDir 'StallWriter'), '-OutDir', $benchDir)
+    if ($Quick) { $benchArgs += '-Quick' }
+    # A child pwsh: the module is imported fresh, as a user would.
+    Invoke-Checked $pwsh @benchArgs
+}
+
 function Invoke-Package {
     # A PSResourceGet nupkg of the built module folder; the version comes from the manifest inside it.
     $nupkg = Join-Path $OutDir "FsFreeze.$Version.nupkg"
@@ -143,8 +159,9 @@ function Invoke-Package {
 # Docs before Build (Build copies en-US), Build before Package, and Test takes the package too (Package.Tests installs
 # it), whatever order the tasks were named in.
 if ($Task -contains 'Docs') { Invoke-Docs }
-if ($Task -contains 'Build' -or $Task -contains 'Test' -or $Task -contains 'Package') { Invoke-Build }
+if ($Task -contains 'Build' -or $Task -contains 'Test' -or $Task -contains 'Package' -or $Task -contains 'Bench') { Invoke-Build }
 elseif ($Task -contains 'Demo' -and -not (Test-BuildCurrent)) { Invoke-Build }
 if ($Task -contains 'Package' -or $Task -contains 'Test') { Invoke-Package }
 if ($Task -contains 'Test') { Invoke-Test }
+if ($Task -contains 'Bench') { Invoke-Bench }
 if ($Task -contains 'Demo') { Invoke-Demo }

@@ -21,7 +21,7 @@ namespace FsFreeze
         public IReadOnlyList<HeldMember> Members => _held;
 
         /// <param name="members">in freeze order (see <see cref="FilesystemResolver.Plan"/>)</param>
-        /// <param name="flush">syncfs each member first, while its writers can still run, so FIFREEZE has little left to write</param>
+        /// <param name="flush">syncfs each member first, while its writers can still run, so FIFREEZE has little left to write (see <see cref="FlushPolicy"/>)</param>
         /// <param name="onFrozen">called right after each FIFREEZE succeeds (the watchdog reports progress through it)</param>
         public static FreezeSet Freeze(IReadOnlyList<Filesystem> members, bool flush,
             Action<HeldMember>? onFrozen = null, CancellationToken cancel = default)
@@ -41,7 +41,17 @@ namespace FsFreeze
                     for (int i = 0; i < members.Count; i++)
                     {
                         current = members[i];
-                        Syncfs.Flush(fds[i], members[i].OpenPath);
+                        int passes = 0;
+                        TimeSpan pass;
+                        do
+                        {
+                            cancel.ThrowIfCancellationRequested();
+                            long start = Stopwatch.GetTimestamp();
+                            Syncfs.Flush(fds[i], members[i].OpenPath);
+                            pass = Elapsed(start);
+                            passes++;
+                        }
+                        while (FlushPolicy.FlushAgain(passes, pass));
                     }
                 }
                 for (int i = 0; i < members.Count; i++)

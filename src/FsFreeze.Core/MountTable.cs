@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Text;
+using FsFreeze.Native;
 
 namespace FsFreeze
 {
@@ -14,7 +15,33 @@ namespace FsFreeze
 
         public IReadOnlyList<MountEntry> Entries { get; }
 
-        public static MountTable Read(string path = DefaultPath) => Parse(File.ReadAllText(path));
+        private static readonly object CacheLock = new object();
+        private static MountChangeWatch? _watch;
+        private static MountTable? _current;
+
+        /// <summary>
+        /// This process's mount table as it is now. Reading and parsing mountinfo takes about 0.13 ms (measured; an idle
+        /// freeze+thaw pair is ~0.5 ms, and each cmdlet reads it), so the last table is kept and read again only when the
+        /// kernel says a mount changed. (A process that moves to another mount namespace would need a new watch; pwsh does not.)
+        /// </summary>
+        public static MountTable Read()
+        {
+            lock (CacheLock)
+            {
+                if (_watch == null)
+                {
+                    try { _watch = MountChangeWatch.Open(DefaultPath); }
+                    catch (NativeException) { return Read(DefaultPath); } // no watch, no cache: read every time
+                    _current = null;
+                }
+                // Poll before reading: a change after the poll is reported by the next one.
+                if (_current == null || _watch.Changed()) _current = Read(DefaultPath);
+                return _current;
+            }
+        }
+
+        /// <summary>Reads and parses a mountinfo file now, bypassing the cache.</summary>
+        public static MountTable Read(string path) => Parse(File.ReadAllText(path));
 
         public static MountTable Parse(string text)
         {

@@ -1,0 +1,70 @@
+#Requires -Modules Pester
+# The benchmark in its quick mode: it runs end to end, writes valid JSON and an SVG, and leaves no mount behind.
+# It judges no speed: CI machines vary, and the numbers of a quick run mean nothing.
+
+BeforeAll {
+    Import-Module $PSScriptRoot/TestHelpers.psm1 -Force
+    $script:outDir = Join-Path $TestDrive 'bench'
+    $writerDir = Join-Path $TestDrive 'writer'
+    $publish = & dotnet publish (Join-Path $PSScriptRoot 'Benchmarks/StallWriter/StallWriter.csproj') -c Release -o $writerDir --nologo -v quiet 2>&1
+    if ($LASTEXITCODE) { throw "Building the stall writer failed: $publish" }
+
+    $psi = [Diagnostics.ProcessStartInfo]::new((Get-PwshPath))
+    foreach ($a in '-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'Benchmarks/Invoke-Benchmark.ps1'),
+        '-ModulePath', $env:FSFREEZE_TEST_MODULE, '-WriterPath', (Join-Path $writerDir 'StallWriter'), '-OutDir', $script:outDir, '-Quick') {
+        $psi.ArgumentList.Add($a)
+    }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $p = [Diagnostics.Process]::Start($psi)
+    $stdout = $p.StandardOutput.ReadToEndAsync()
+    $stderr = $p.StandardError.ReadToEndAsync()
+    # Bounded: a quick run takes well under a minute; ten minutes means something hangs.
+    $script:finished = $p.WaitForExit(600000)
+    if (-not $script:finished) { $p.Kill($true) }
+    $script:exitCode = if ($script:finished) { $p.ExitCode } else { -1 }
+    $script:output = "$($stdout.Result)`n$($stderr.Result)"
+}
+
+Describe 'build.ps1 -Task Bench -Quick' -Tag 'Bench' {
+    It 'finishes with exit code 0' {
+        $script:finished | Should -BeTrue
+        $script:exitCode | Should -Be 0 -Because $script:output
+    }
+
+    It 'writes bench.json with every group, numbers and goals' {
+        $json = Get-Content (Join-Path $script:outDir 'bench.json') -Raw | ConvertFrom-Json
+        $json.Quick | Should -BeTrue
+        $groups = $json.Rows.Group | Select-Object -Unique
+        $groups | Should -Contain 'idle pair, ext4'
+        $groups | Should -Contain 'writer stall, idle ext4'
+        $groups | Should -Contain 'arming a timeout'
+        $groups | Should -Contain 'Import-Module'
+        $groups | Where-Object { $_ -like '*filesystems in one call' } | Should -Not -BeNullOrEmpty
+        $direct = $json.Rows | Where-Object { $_.Group -eq 'idle pair, ext4' -and $_.Baseline }
+        $direct.MedianMs | Should -BeGreaterThan 0
+        $direct.Ratio | Should -Be 1
+        $json.Dirty.Count | Should -BeGreaterThan 0
+        $json.Dirty | ForEach-Object { $_.StallMs | Should -BeGreaterThan 0 }
+        $json.Goals.Count | Should -BeGreaterOrEqual 5
+        $json.Machine.Kernel | Should -Not -BeNullOrEmpty
+    }
+
+    It 'draws the stall against dirty data as an SVG document' {
+        [xml]$svg = Get-Content (Join-Path $script:outDir 'stall-vs-dirty.svg') -Raw
+        $svg.DocumentElement.LocalName | Should -Be 'svg'
+        $svg.DocumentElement.polyline.Count | Should -BeGreaterOrEqual 3
+    }
+
+    It 'leaves none of its filesystems mounted or attached' {
+        $json = Get-Content (Join-Path $script:outDir 'bench.json') -Raw | ConvertFrom-Json
+        $json.Filesystems.Count | Should -BeGreaterThan 0
+        $mounted = Get-Mounts
+        $loops = (& losetup -a) -join "`n"
+        foreach ($mp in $json.Filesystems) {
+            $mounted | Should -Not -Contain $mp
+            $loops | Should -Not -Match ([regex]::Escape((Split-Path $mp)))
+        }
+    }
+}
