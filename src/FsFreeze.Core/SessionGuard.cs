@@ -17,6 +17,8 @@ namespace FsFreeze
             var protectedBy = new Dictionary<string, string>(StringComparer.Ordinal);
             // The runtime and the module cannot move while the process runs: their canonical paths are resolved once.
             // Which filesystem holds them is looked up in the current table every time, so a new mount is still seen.
+            // The root filesystem first: when it also holds the runtime, "the root filesystem" is the reason people recognise.
+            Protect(protectedBy, table, "/", "the root filesystem", "/");
             Protect(protectedBy, table, RuntimeExecutable.Value, "the running .NET runtime", "/proc/self/exe");
             Protect(protectedBy, table, ModuleDirectory.Value, "the FsFreeze module", ModuleDirectory.Value);
             foreach (var (path, why) in Defaults(extra))
@@ -60,7 +62,6 @@ namespace FsFreeze
 
         private static IEnumerable<(string, string)> Defaults(IEnumerable<(string, string)> extra)
         {
-            yield return ("/", "the root filesystem");
             yield return (Environment.CurrentDirectory, "this process's working directory");
             yield return (Path.GetTempPath(), "the temp directory");
             yield return (Environment.GetEnvironmentVariable("HOME") ?? "", "your home directory");
