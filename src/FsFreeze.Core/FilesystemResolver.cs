@@ -76,7 +76,12 @@ namespace FsFreeze
         /// nested mounts before their parents: the reverse of mount order, like the QEMU guest agent.
         /// Thaw goes the other way.
         /// </summary>
-        public static IReadOnlyList<Filesystem> Plan(IEnumerable<Filesystem> resolved)
+        /// <param name="table">when given, a loop filesystem whose image lives on another member is frozen before
+        /// that member: frozen first, the host would hold the loop filesystem's own FIFREEZE forever (its flush
+        /// writes to the image).</param>
+        /// <param name="backingFile">the backing file of a mount source (tests substitute it); default: sysfs.</param>
+        public static IReadOnlyList<Filesystem> Plan(IEnumerable<Filesystem> resolved, MountTable? table = null,
+            Func<string, string?>? backingFile = null)
         {
             var byDevice = new Dictionary<string, Filesystem>(StringComparer.Ordinal);
             var members = new List<Filesystem>();
@@ -100,7 +105,39 @@ namespace FsFreeze
                 int byId = b.fs.Mount.MountId.CompareTo(a.fs.Mount.MountId);
                 return byId != 0 ? byId : a.index.CompareTo(b.index);
             });
-            return order.ConvertAll(o => o.fs);
+            var sorted = order.ConvertAll(o => o.fs);
+            return table == null ? sorted : ConsumersFirst(sorted, byDevice, table, backingFile ?? LoopDevice.BackingFile);
+        }
+
+        /// <summary>Stable: keeps the order above, but places every loop filesystem before the member holding its image.</summary>
+        private static IReadOnlyList<Filesystem> ConsumersFirst(List<Filesystem> sorted, Dictionary<string, Filesystem> byDevice,
+            MountTable table, Func<string, string?> backingFile)
+        {
+            var consumersOf = new Dictionary<string, List<Filesystem>>(StringComparer.Ordinal);
+            foreach (var fs in sorted)
+            {
+                var image = backingFile(fs.Source);
+                var host = image == null ? null : table.FindByPath(image);
+                if (host == null || host.Device == fs.Device || !byDevice.ContainsKey(host.Device)) continue;
+                if (!consumersOf.TryGetValue(host.Device, out var list)) consumersOf[host.Device] = list = new List<Filesystem>();
+                list.Add(fs);
+            }
+            if (consumersOf.Count == 0) return sorted;
+
+            var placed = new HashSet<string>(StringComparer.Ordinal);
+            var result = new List<Filesystem>(sorted.Count);
+            void Place(Filesystem fs, HashSet<string> onPath)
+            {
+                if (placed.Contains(fs.Device) || !onPath.Add(fs.Device)) return; // onPath: a cycle cannot recurse forever
+                if (consumersOf.TryGetValue(fs.Device, out var consumers))
+                {
+                    foreach (var c in consumers) Place(c, onPath);
+                }
+                placed.Add(fs.Device);
+                result.Add(fs);
+            }
+            foreach (var fs in sorted) Place(fs, new HashSet<string>(StringComparer.Ordinal));
+            return result;
         }
 
         private static int Depth(string mountPoint)

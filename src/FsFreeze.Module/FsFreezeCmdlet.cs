@@ -70,6 +70,20 @@ namespace FsFreeze.Commands
             return true;
         }
 
+        /// <summary>
+        /// Resolves the paths, plans the set (freeze order) and applies the session guard unless forced.
+        /// Null when a path could not be resolved (its error is written); throws when the guard refuses.
+        /// </summary>
+        private protected IReadOnlyList<Filesystem>? PlanFreezeSet(List<string> paths, bool force, MountTable table)
+        {
+            var resolved = ResolveAll(paths, table);
+            if (resolved == null) return null;
+            var members = FilesystemResolver.Plan(resolved, table);
+            WriteVerbose($"Resolved {paths.Count} path(s) to {members.Count} filesystem(s), in freeze order: {string.Join("; ", members)}.");
+            if (!force) SessionGuard.Check(members, table, SessionLocations());
+            return members;
+        }
+
         private protected void WriteFsError(FsFreezeException e) => WriteError(ErrorMapping.ToRecord(e));
 
         private protected IEnumerable<(string, string)> SessionLocations()

@@ -45,19 +45,17 @@ namespace FsFreeze.Commands
         protected override void EndProcessing()
         {
             var table = MountTable.Read();
-            var resolved = ResolveAll(_paths, table);
-            if (resolved == null) return; // errors written; all or nothing, so nothing is frozen
-            var members = FilesystemResolver.Plan(resolved);
-            WriteVerbose($"Resolved {_paths.Count} path(s) to {members.Count} filesystem(s), in freeze order: {string.Join("; ", members)}.");
+            IReadOnlyList<Filesystem>? members;
             try
             {
-                if (!Force) SessionGuard.Check(members, table, SessionLocations());
+                members = PlanFreezeSet(_paths, Force, table);
             }
             catch (FsFreezeException e)
             {
                 WriteFsError(e);
                 return;
             }
+            if (members == null) return; // errors written; all or nothing, so nothing is frozen
 
             var approved = new List<Filesystem>();
             foreach (var fs in members)

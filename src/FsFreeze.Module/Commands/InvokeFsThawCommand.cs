@@ -41,8 +41,9 @@ namespace FsFreeze.Commands
                 if (one != null) resolved.Add((one[0], frozenAt));
             }
             var dir = StateDirectory.Locate();
-            // Thaw in reverse freeze order: parents before the mounts nested in them.
-            var order = FilesystemResolver.Plan(resolved.ConvertAll(r => r.Fs));
+            // Thaw in reverse freeze order: parents before the mounts nested in them, an image's host before the loop
+            // filesystem on it (thawing ext4 writes its superblock, which would wait on a frozen host).
+            var order = FilesystemResolver.Plan(resolved.ConvertAll(r => r.Fs), table);
             for (int i = order.Count - 1; i >= 0; i--)
             {
                 var fs = order[i];

@@ -50,21 +50,20 @@ namespace FsFreeze.Commands
         protected override void EndProcessing()
         {
             var table = MountTable.Read();
-            var resolved = ResolveAll(_paths, table);
-            if (resolved == null)
-            {
-                ThrowTerminatingError(new ErrorRecord(new InvalidOperationException("Nothing was frozen and the scriptblock did not run: a path could not be resolved (see the errors above)."),
-                    "FsFreeze.NothingFrozen", ErrorCategory.ObjectNotFound, _paths.ToArray()));
-            }
-            var members = FilesystemResolver.Plan(resolved!);
-            WriteVerbose($"Resolved {_paths.Count} path(s) to {members.Count} filesystem(s), in freeze order: {string.Join("; ", members)}.");
+            IReadOnlyList<Filesystem>? members = null;
             try
             {
-                if (!Force) SessionGuard.Check(members, table, SessionLocations());
+                members = PlanFreezeSet(_paths, Force, table);
             }
             catch (FsFreezeException e)
             {
                 ThrowTerminatingError(ErrorMapping.ToRecord(e));
+            }
+            if (members == null)
+            {
+                ThrowTerminatingError(new ErrorRecord(new InvalidOperationException("Nothing was frozen and the scriptblock did not run: a path could not be resolved (see the errors above)."),
+                    "FsFreeze.NothingFrozen", ErrorCategory.ObjectNotFound, _paths.ToArray()));
+                return;
             }
             if (!ShouldProcess(string.Join(", ", members), "Freeze, run the scriptblock, thaw")) return;
 
