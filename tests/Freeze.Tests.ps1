@@ -312,3 +312,37 @@ Describe 'Paths from the pipeline' -Tag 'Freeze' {
         Test-IsFrozen $b.MountPoint | Should -BeFalse
     }
 }
+
+Describe 'Progress and narration' -Tag 'Freeze' {
+    BeforeAll { $set = 1..4 | ForEach-Object { New-LoopFilesystem -Type ext4 } }
+    AfterAll { $set | Remove-LoopFilesystem }
+
+    It 'reports each member of a set of 4 in Write-Progress, ending Completed, and narrates with -Verbose (timeout <_>)' -ForEach 0, 60 {
+        $ps = [PowerShell]::Create()
+        try {
+            $null = $ps.AddScript('param($m, $p, $t) Import-Module $m; Invoke-FsFreeze -Path $p -TimeoutSec $t -Verbose | Invoke-FsThaw').
+                AddArgument("$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1").AddArgument([string[]]$set.MountPoint).AddArgument($_)
+            $thawed = $ps.Invoke()
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            $thawed.Count | Should -Be 4
+            $progress = @($ps.Streams.Progress | Where-Object Activity -EQ 'Freezing filesystems')
+            $progress.Count | Should -Be 4
+            $progress[-1].RecordType | Should -Be 'Completed'
+            $progress[0].StatusDescription | Should -BeLike '1 of 4 frozen: *'
+            @($ps.Streams.Verbose | Where-Object Message -Like 'Froze *').Count | Should -Be 4
+        }
+        finally { $ps.Dispose() }
+        foreach ($fs in $set) { Test-IsFrozen $fs.MountPoint | Should -BeFalse }
+    }
+
+    It 'stays quiet for a single filesystem' {
+        $ps = [PowerShell]::Create()
+        try {
+            $null = $ps.AddScript('param($m, $p) Import-Module $m; Invoke-FsFreeze -Path $p -TimeoutSec 0 | Invoke-FsThaw').
+                AddArgument("$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1").AddArgument($set[0].MountPoint)
+            $null = $ps.Invoke()
+            @($ps.Streams.Progress | Where-Object Activity -EQ 'Freezing filesystems').Count | Should -Be 0
+        }
+        finally { $ps.Dispose() }
+    }
+}

@@ -27,6 +27,11 @@ namespace FsFreeze
 
         public string RequestedPath => RequestedPaths[0];
 
+        private string? _identity;
+
+        /// <summary>The filesystem instance's UUID ("" where the kernel gives none): tells a reused device number apart.</summary>
+        public string Identity => _identity ??= Native.FsUuid.Of(OpenPath);
+
         public override string ToString() => $"{MountPoint} ({FileSystemType} on {Source}, device {Device})";
     }
 }

@@ -16,6 +16,12 @@ namespace FsFreeze
         public DateTime? FrozenAtUtc { get; set; }
         public FreezeState State { get; set; } = FreezeState.Frozen;
         public DateTime? ThawedAtUtc { get; set; }
+
+        /// <summary>The filesystem's UUID when recorded ("" if unknown): the device number alone is reused.</summary>
+        public string Identity { get; set; } = "";
+
+        /// <summary>This member is that filesystem: same device and, where both are known, the same UUID.</summary>
+        public bool Is(Filesystem fs) => Device == fs.Device && (Identity.Length == 0 || fs.Identity.Length == 0 || Identity == fs.Identity);
     }
 
     /// <summary>
@@ -48,6 +54,9 @@ namespace FsFreeze
 
         public RecordedMember? FindMember(string device) => Members.Find(m => m.Device == device);
 
+        /// <summary>The member that is this filesystem instance (device and UUID), not just this device number.</summary>
+        public RecordedMember? FindMember(Filesystem fs) => Members.Find(m => m.Is(fs));
+
         public string Serialize()
         {
             var sb = new StringBuilder();
@@ -63,7 +72,7 @@ namespace FsFreeze
             Line("thawed", Ticks(ThawedUtc));
             foreach (var m in Members)
             {
-                Line("member", m.MountPoint, m.Device, m.FileSystemType, m.Source, Ticks(m.FrozenAtUtc), m.State.ToString(), Ticks(m.ThawedAtUtc));
+                Line("member", m.MountPoint, m.Device, m.FileSystemType, m.Source, Ticks(m.FrozenAtUtc), m.State.ToString(), Ticks(m.ThawedAtUtc), m.Identity);
             }
             return sb.ToString();
         }
@@ -92,6 +101,7 @@ namespace FsFreeze
                         {
                             MountPoint = f[1], Device = f[2], FileSystemType = f[3], Source = f[4],
                             FrozenAtUtc = FromTicks(f[5]), State = ParseState(f[6]), ThawedAtUtc = f.Length > 7 ? FromTicks(f[7]) : null,
+                            Identity = f.Length > 8 ? f[8] : "",
                         });
                         break;
                 }

@@ -30,13 +30,13 @@ namespace FsFreeze
         private const int RequestTimeoutMs = 5000;
 
         /// <summary>The live record (a watchdog's or a -TimeoutSec 0 one) that holds the device frozen.</summary>
-        public static FreezeRecord? FindHolder(StateDirectory dir, string device)
+        public static FreezeRecord? FindHolder(StateDirectory dir, Filesystem fs)
         {
             FreezeRecord? best = null;
             foreach (var r in dir.LoadAll())
             {
                 if (r.IsTombstone) continue;
-                var m = r.FindMember(device);
+                var m = r.FindMember(fs);
                 if (m == null || m.State != FreezeState.Frozen) continue;
                 if (best == null || r.CreatedUtc > best.CreatedUtc) best = r;
             }
@@ -44,13 +44,13 @@ namespace FsFreeze
         }
 
         /// <summary>The newest tombstone in which the timeout thawed the device.</summary>
-        public static FreezeRecord? FindTombstone(StateDirectory dir, string device)
+        public static FreezeRecord? FindTombstone(StateDirectory dir, Filesystem fs)
         {
             FreezeRecord? best = null;
             foreach (var r in dir.LoadAll())
             {
                 if (!r.IsTombstone) continue;
-                var m = r.FindMember(device);
+                var m = r.FindMember(fs);
                 if (m == null || m.State != FreezeState.ThawedByTimeout) continue;
                 if (best == null || r.CreatedUtc > best.CreatedUtc) best = r;
             }
@@ -68,7 +68,7 @@ namespace FsFreeze
         /// <summary>Thaws one filesystem. A watchdog that holds it is asked (that cancels its timer); a tombstone means the timeout already did it; otherwise FITHAW.</summary>
         public static RegistryThaw Thaw(StateDirectory dir, Filesystem fs)
         {
-            var holder = FindHolder(dir, fs.Device);
+            var holder = FindHolder(dir, fs);
             if (holder != null && holder.Watchdog.Pid > 0)
             {
                 try
@@ -79,7 +79,7 @@ namespace FsFreeze
                 }
                 catch (NativeException e)
                 {
-                    var tomb = FindTombstone(dir, fs.Device);
+                    var tomb = FindTombstone(dir, fs);
                     if (tomb != null) return TimedOut(tomb, fs);
                     if (holder.Watchdog.IsAlive)
                     {
@@ -93,11 +93,11 @@ namespace FsFreeze
             }
             else if (holder == null)
             {
-                var tomb = FindTombstone(dir, fs.Device);
+                var tomb = FindTombstone(dir, fs);
                 if (tomb != null) return TimedOut(tomb, fs);
             }
 
-            var frozenAt = holder?.FindMember(fs.Device)?.FrozenAtUtc?.ToLocalTime();
+            var frozenAt = holder?.FindMember(fs)?.FrozenAtUtc?.ToLocalTime();
             var direct = FreezeSet.Thaw(fs);
             if (holder != null && holder.Watchdog.Pid == 0) ForgetInProcess(dir, holder, fs.Device);
             return new RegistryThaw(direct.ThawedAt, frozenAt, direct.Error);
@@ -143,10 +143,10 @@ namespace FsFreeze
         /// <summary>The seed's FIFREEZE_RESET_TIMEOUT: the deadline becomes now + seconds (0 clears it). NotFrozen (the seed's EINVAL) when already thawed.</summary>
         public static DateTime? Reset(StateDirectory dir, Filesystem fs, long seconds)
         {
-            var holder = FindHolder(dir, fs.Device);
+            var holder = FindHolder(dir, fs);
             if (holder == null)
             {
-                var tomb = FindTombstone(dir, fs.Device);
+                var tomb = FindTombstone(dir, fs);
                 throw new FsFreezeException(FreezeErrorKind.NotFrozen, fs.RequestedPath, tomb != null
                     ? $"Cannot reset the timeout of '{fs.MountPoint}': it is {DescribeTimeout(tomb, fs.Device)}. A snapshot taken after that time may be inconsistent; freeze it again to take another."
                     : $"Cannot reset the timeout of '{fs.MountPoint}': FsFreeze does not hold it frozen (it was already thawed, or never frozen by FsFreeze). Get-FsFreezeStatus lists what FsFreeze holds.");
@@ -166,7 +166,7 @@ namespace FsFreeze
             }
             catch (NativeException e)
             {
-                var tomb = FindTombstone(dir, fs.Device);
+                var tomb = FindTombstone(dir, fs);
                 if (tomb != null)
                 {
                     throw new FsFreezeException(FreezeErrorKind.NotFrozen, fs.RequestedPath,
@@ -194,7 +194,7 @@ namespace FsFreeze
             };
             foreach (var fs in members)
             {
-                r.Members.Add(new RecordedMember { MountPoint = fs.MountPoint, Device = fs.Device, FileSystemType = fs.FileSystemType, Source = fs.Source, FrozenAtUtc = DateTime.UtcNow });
+                r.Members.Add(new RecordedMember { MountPoint = fs.MountPoint, Device = fs.Device, FileSystemType = fs.FileSystemType, Source = fs.Source, FrozenAtUtc = DateTime.UtcNow, Identity = fs.Identity });
             }
             r.File = dir.RecordPath(r.Id);
             dir.WriteAtomically(r.File, r.Serialize());
@@ -222,18 +222,40 @@ namespace FsFreeze
             else dir.WriteAtomically(record.File, record.Serialize());
         }
 
+        /// <summary>
+        /// A member whose device now carries another filesystem (a reused loop device) is a stale record, not a
+        /// freeze. A device with nothing mounted is kept: a filesystem unmounted while frozen stays frozen, invisibly.
+        /// </summary>
+        private static bool IsReplaced(RecordedMember m, MountTable table)
+        {
+            if (m.Identity.Length == 0) return false;
+            var parts = m.Device.Split(':');
+            if (parts.Length != 2 || !uint.TryParse(parts[0], out var major) || !uint.TryParse(parts[1], out var minor)) return false;
+            var mount = table.FindByDevice(major, minor);
+            if (mount == null) return false;
+            var now = Native.FsUuid.Of(mount.MountPoint);
+            return now.Length > 0 && now != m.Identity;
+        }
+
         public static List<FreezeStatus> Status(StateDirectory dir)
         {
             var list = new List<FreezeStatus>();
             var now = DateTime.UtcNow;
+            var table = MountTable.Read();
             foreach (var r in dir.LoadAll())
             {
                 if (r.IsTombstone) continue;
+                // A no-timeout record whose every frozen member now names another filesystem describes nothing: prune it.
+                if (r.Watchdog.Pid == 0 && r.Members.TrueForAll(m => m.State != FreezeState.Frozen || IsReplaced(m, table)))
+                {
+                    StateDirectory.DeleteQuietly(r.File);
+                    continue;
+                }
                 bool freezerAlive = r.Freezer.IsAlive;
                 bool watchdogAlive = r.Watchdog.Pid > 0 && r.Watchdog.IsAlive;
                 foreach (var m in r.Members)
                 {
-                    if (m.State != FreezeState.Frozen) continue;
+                    if (m.State != FreezeState.Frozen || IsReplaced(m, table)) continue;
                     list.Add(new FreezeStatus
                     {
                         MountPoint = m.MountPoint, Device = m.Device, FileSystemType = m.FileSystemType, Source = m.Source,
@@ -257,7 +279,7 @@ namespace FsFreeze
         }
 
         private static RegistryThaw TimedOut(FreezeRecord tomb, Filesystem fs)
-            => new RegistryThaw(null, tomb.FindMember(fs.Device)?.FrozenAtUtc?.ToLocalTime(), new FsFreezeException(FreezeErrorKind.ThawedByTimeout, fs.RequestedPath,
+            => new RegistryThaw(null, tomb.FindMember(fs)?.FrozenAtUtc?.ToLocalTime(), new FsFreezeException(FreezeErrorKind.ThawedByTimeout, fs.RequestedPath,
                 $"'{fs.MountPoint}' was {DescribeTimeout(tomb, fs.Device)}. Whatever ran after that time saw a thawed filesystem: a snapshot taken then may be inconsistent. Freeze again (with a longer -TimeoutSec, or reset it with Reset-FsFreezeTimeout while working) and retake it."));
 
         private static RegistryThaw FromThawReply(List<string[]> reply, Filesystem fs)

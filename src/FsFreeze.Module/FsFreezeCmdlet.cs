@@ -84,6 +84,24 @@ namespace FsFreeze.Commands
             return members;
         }
 
+        /// <summary>Sets this large are worth watching (a flush and a FIFREEZE each); smaller ones stay quiet.</summary>
+        private const int ProgressThreshold = 4;
+
+        private int _frozenSoFar;
+
+        /// <summary>Narrates one frozen member: -Verbose always, Write-Progress for large sets. On the pipeline thread.</summary>
+        private protected void ReportFrozen(string mountPoint, TimeSpan freezeTime, int total, bool timed)
+        {
+            WriteVerbose($"Froze '{mountPoint}' in {freezeTime.TotalMilliseconds:N2} ms{(timed ? "" : " (no timeout)")}.");
+            if (total < ProgressThreshold) return;
+            int done = ++_frozenSoFar;
+            WriteProgress(new ProgressRecord(1, "Freezing filesystems", $"{done} of {total} frozen: {mountPoint}")
+            {
+                PercentComplete = Math.Min(100, done * 100 / total),
+                RecordType = done >= total ? ProgressRecordType.Completed : ProgressRecordType.Processing,
+            });
+        }
+
         private protected void WriteFsError(FsFreezeException e) => WriteError(ErrorMapping.ToRecord(e));
 
         private protected IEnumerable<(string, string)> SessionLocations()

@@ -159,7 +159,7 @@ namespace FsFreeze.Watchdog
             };
             foreach (var fs in members)
             {
-                _record.Members.Add(new RecordedMember { MountPoint = fs.MountPoint, Device = fs.Device, FileSystemType = fs.FileSystemType, Source = fs.Source });
+                _record.Members.Add(new RecordedMember { MountPoint = fs.MountPoint, Device = fs.Device, FileSystemType = fs.FileSystemType, Source = fs.Source, Identity = fs.Identity });
             }
             FreezeRegistry.ForgetTombstones(_dir, members);
             try

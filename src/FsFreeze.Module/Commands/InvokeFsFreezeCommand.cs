@@ -76,7 +76,7 @@ namespace FsFreeze.Commands
             try
             {
                 set = InProcessFreeze.Freeze(approved, !NoFlush, StateDirectory.Locate(), table, out _,
-                    onFrozen: m => WriteVerbose($"Froze '{m.Filesystem.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms (no timeout)."),
+                    onFrozen: m => ReportFrozen(m.Filesystem.MountPoint, m.FreezeTime, approved.Count, timed: false),
                     warn: WriteWarning);
             }
             catch (FsFreezeException e)
@@ -98,7 +98,7 @@ namespace FsFreeze.Commands
             try
             {
                 freeze = WatchdogLauncher.Freeze(approved, TimeoutSec, !NoFlush, StateDirectory.Locate(), table,
-                    progress: m => WriteVerbose($"Froze '{m.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms."), cancel: _stop.Token);
+                    progress: m => ReportFrozen(m.MountPoint, m.FreezeTime, approved.Count, timed: true), cancel: _stop.Token);
             }
             catch (FsFreezeException e)
             {

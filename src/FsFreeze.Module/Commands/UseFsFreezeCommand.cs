@@ -79,7 +79,7 @@ namespace FsFreeze.Commands
             try
             {
                 set = InProcessFreeze.Freeze(members, !NoFlush, StateDirectory.Locate(), table, out record,
-                    onFrozen: m => WriteVerbose($"Froze '{m.Filesystem.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms (no timeout)."),
+                    onFrozen: m => ReportFrozen(m.Filesystem.MountPoint, m.FreezeTime, members.Count, timed: false),
                     cancel: _stop.Token, warn: WriteWarning);
             }
             catch (FsFreezeException e)
@@ -123,7 +123,7 @@ namespace FsFreeze.Commands
             {
                 WriteVerbose($"Arming a {TimeoutSec} s timeout: starting {WatchdogLauncher.ExecutableName}, which freezes and holds the set.");
                 freeze = WatchdogLauncher.Freeze(members, TimeoutSec, !NoFlush, dir, table,
-                    progress: m => WriteVerbose($"Froze '{m.MountPoint}' in {m.FreezeTime.TotalMilliseconds:N2} ms."), cancel: _stop.Token);
+                    progress: m => ReportFrozen(m.MountPoint, m.FreezeTime, members.Count, timed: true), cancel: _stop.Token);
             }
             catch (FsFreezeException e)
             {
