@@ -50,7 +50,7 @@ namespace FsFreeze
     public static class InProcessFreeze
     {
         public static FreezeSet Freeze(IReadOnlyList<Filesystem> members, bool flush, StateDirectory dir, MountTable table,
-            out FreezeRecord? record, Action<HeldMember>? onFrozen = null, System.Threading.CancellationToken cancel = default, Action<string>? warn = null)
+            out FreezeRecord? record, System.Threading.CancellationToken cancel = default, Action<string>? warn = null)
         {
             try
             {
@@ -64,7 +64,7 @@ namespace FsFreeze
             }
             try
             {
-                return FreezeSet.Freeze(members, flush, onFrozen, cancel);
+                return FreezeSet.Freeze(members, flush, cancel: cancel);
             }
             catch
             {

@@ -75,9 +75,8 @@ namespace FsFreeze.Commands
             FreezeSet set;
             try
             {
-                set = InProcessFreeze.Freeze(approved, !NoFlush, StateDirectory.Locate(), table, out _,
-                    onFrozen: m => ReportFrozen(m.Filesystem.MountPoint, m.FreezeTime, approved.Count, timed: false),
-                    warn: WriteWarning);
+                // No narration between FIFREEZEs: every member already frozen holds its writers meanwhile.
+                set = InProcessFreeze.Freeze(approved, !NoFlush, StateDirectory.Locate(), table, out _, warn: WriteWarning);
             }
             catch (FsFreezeException e)
             {
@@ -86,6 +85,7 @@ namespace FsFreeze.Commands
             }
             using (set)
             {
+                foreach (var m in set.Members) ReportFrozen(m.Filesystem.MountPoint, m.FreezeTime, set.Members.Count, timed: false);
                 foreach (var m in set.Members) WriteObject(FrozenFilesystem.From(m));
             }
         }

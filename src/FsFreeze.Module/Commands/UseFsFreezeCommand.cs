@@ -78,8 +78,8 @@ namespace FsFreeze.Commands
             FreezeRecord? record;
             try
             {
+                // No narration while frozen (between FIFREEZEs or before the scope): it is reported after the thaw.
                 set = InProcessFreeze.Freeze(members, !NoFlush, StateDirectory.Locate(), table, out record,
-                    onFrozen: m => ReportFrozen(m.Filesystem.MountPoint, m.FreezeTime, members.Count, timed: false),
                     cancel: _stop.Token, warn: WriteWarning);
             }
             catch (FsFreezeException e)
@@ -111,6 +111,7 @@ namespace FsFreeze.Commands
                     }
                     // Written only now, after the thaw (the record is never touched while the set is frozen).
                     if (record != null && allThawed) StateDirectory.DeleteQuietly(record.File);
+                    foreach (var m in set.Members) ReportFrozen(m.Filesystem.MountPoint, m.FreezeTime, set.Members.Count, timed: false);
                 }
             }
         }
