@@ -4,7 +4,7 @@ using Mono.Unix.Native;
 namespace FsFreeze
 {
     /// <summary>One place that turns an errno into what happened to which filesystem, and what to do about it.</summary>
-    public static class ErrorMessages
+    internal static class ErrorMessages
     {
         public static FsFreezeException ForNative(NativeException e, string requestedPath, Filesystem? fs)
         {
@@ -25,7 +25,7 @@ namespace FsFreeze
             {
                 case NativeOperation.Freeze when e.Errno == Errno.EOPNOTSUPP || e.Errno == Errno.ENOTTY:
                     return new FsFreezeException(FreezeErrorKind.NotSupported, requestedPath,
-                        $"Cannot freeze {what}: {errno}. Filesystem type '{fs?.FileSystemType}' cannot be frozen (tmpfs, overlay, proc, sysfs, vfat and FUSE filesystems cannot). Leave it out of the set, or freeze the filesystem that holds its data.", e);
+                        $"Cannot freeze {what}: {errno}. Filesystem type '{fs?.FileSystemType}' cannot be frozen{(fs != null && FilesystemTypes.WhyNot(fs.FileSystemType) is string why ? $" ({why})" : "")}. Leave it out of the set, or freeze the filesystem that holds its data.", e);
                 case NativeOperation.Freeze when e.Errno == Errno.EBUSY:
                     return new FsFreezeException(FreezeErrorKind.AlreadyFrozen, requestedPath,
                         $"Cannot freeze {what}: {errno}. It is already frozen, by FsFreeze or by another tool (fsfreeze, xfs_freeze, a backup agent): the kernel allows one freeze at a time. Get-FsFreezeStatus lists FsFreeze's own freezes; thaw it with Invoke-FsThaw once whoever froze it is done.", e);

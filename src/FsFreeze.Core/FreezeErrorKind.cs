@@ -4,6 +4,8 @@ namespace FsFreeze
     public enum FreezeErrorKind
     {
         PathNotFound,
+        PathChanged,
+        NotOwned,
         PermissionDenied,
         NotSupported,
         AlreadyFrozen,

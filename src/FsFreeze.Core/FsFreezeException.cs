@@ -17,6 +17,9 @@ namespace FsFreeze
         /// <summary>The path the caller named (the error's target).</summary>
         public string Path { get; }
 
+        /// <summary>Devices a failed freeze could not thaw again (its rollback failed): they are still frozen.</summary>
+        public System.Collections.Generic.IReadOnlyList<string> StillFrozen { get; internal set; } = System.Array.Empty<string>();
+
         /// <summary>The errno behind it, when a system call failed.</summary>
         public int? Errno => InnerException is Native.NativeException n ? (int)n.Errno : (int?)null;
     }

@@ -14,6 +14,8 @@ namespace FsFreeze.Commands
         public static (string Id, ErrorCategory Category) Map(FreezeErrorKind kind) => kind switch
         {
             FreezeErrorKind.PathNotFound => ("FsFreeze.PathNotFound", ErrorCategory.ObjectNotFound),
+            FreezeErrorKind.PathChanged => ("FsFreeze.PathChanged", ErrorCategory.InvalidResult),
+            FreezeErrorKind.NotOwned => ("FsFreeze.NotOwned", ErrorCategory.InvalidOperation),
             FreezeErrorKind.PermissionDenied => ("FsFreeze.PermissionDenied", ErrorCategory.PermissionDenied),
             FreezeErrorKind.NotSupported => ("FsFreeze.NotSupported", ErrorCategory.NotImplemented),
             FreezeErrorKind.AlreadyFrozen => ("FsFreeze.AlreadyFrozen", ErrorCategory.ResourceBusy),

@@ -13,19 +13,8 @@ namespace FsFreeze.Commands
     /// </summary>
     public sealed class MountPointCompleter : IArgumentCompleter
     {
-        // Types the kernel refuses (EOPNOTSUPP, FACTS.md) or that are views of kernel state, not storage.
-        // A deny list rather than an allow list: a block filesystem we have not heard of may well support freeze.
-        private static readonly HashSet<string> Unfreezable = new HashSet<string>(StringComparer.Ordinal)
-        {
-            "proc", "sysfs", "tmpfs", "ramfs", "devtmpfs", "devpts", "overlay", "squashfs", "iso9660",
-            "cgroup", "cgroup2", "securityfs", "debugfs", "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs",
-            "configfs", "fusectl", "autofs", "binfmt_misc", "nsfs", "efivarfs", "selinuxfs", "rpc_pipefs",
-            "nfsd", "vfat", "msdos", "exfat", "nfs", "nfs4", "cifs", "smb3", "9p", "virtiofs", "fuse",
-        };
-
-        /// <summary>True for a type that FIFREEZE can never freeze (FUSE in all its subtypes included).</summary>
-        public static bool IsUnfreezableType(string fileSystemType) =>
-            Unfreezable.Contains(fileSystemType) || fileSystemType.StartsWith("fuse.", StringComparison.Ordinal);
+        /// <summary>True for a type that FIFREEZE can never freeze (the core's one list decides).</summary>
+        public static bool IsUnfreezableType(string fileSystemType) => !FilesystemTypes.MayFreeze(fileSystemType);
 
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)

@@ -5,15 +5,15 @@ using System.Management.Automation;
 namespace FsFreeze.Commands
 {
     /// <summary>
-    /// Runs Use-FsFreeze's scriptblock so that its errors and warnings come back as records, like its output.
-    /// InvokeScript alone sends them straight to the host: -ErrorVariable, 2>&amp;1 and -ErrorAction Stop on
-    /// Use-FsFreeze never saw them. Collected, they are written after the thaw with the output, so no
-    /// redirection can write them to a filesystem that is still frozen.
+    /// Runs Use-FsFreeze's scriptblock with every stream collected (*>&amp;1): errors, warnings, verbose, debug and
+    /// information (Write-Host included) come back as records, like its output, and are written after the thaw
+    /// through Use-FsFreeze's own streams. Nothing of the scope reaches a host, a redirection or a log file while
+    /// the set is frozen; -ErrorVariable, 2>&amp;1 and -ErrorAction on Use-FsFreeze see its errors.
     /// </summary>
     internal static class ScriptBlockRunner
     {
         // '&' on the scriptblock object keeps it bound to the caller's session state; the argument stays one array.
-        private const string Wrapper = "param($fsFreezeBlock, $fsFreezeArgument) & $fsFreezeBlock $fsFreezeArgument 2>&1 3>&1";
+        private const string Wrapper = "param($fsFreezeBlock, $fsFreezeArgument) & $fsFreezeBlock $fsFreezeArgument *>&1";
 
         public static Collection<PSObject> Invoke(PSCmdlet cmdlet, ScriptBlock block, object argument)
             => cmdlet.InvokeCommand.InvokeScript(useLocalScope: true, ScriptBlock.Create(Wrapper), null, block, argument);
@@ -27,6 +27,9 @@ namespace FsFreeze.Commands
                 {
                     case ErrorRecord e: cmdlet.WriteError(e); break;
                     case WarningRecord w: cmdlet.WriteWarning(w.Message); break;
+                    case VerboseRecord v: cmdlet.WriteVerbose(v.Message); break;
+                    case DebugRecord d: cmdlet.WriteDebug(d.Message); break;
+                    case InformationRecord i: cmdlet.WriteInformation(i); break;
                     default: cmdlet.WriteObject(o); break;
                 }
             }

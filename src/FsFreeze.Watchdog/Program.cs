@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Runtime.InteropServices;
+using FsFreeze.Protocol;
 using FsFreeze.Watchdog.Native;
 
 namespace FsFreeze.Watchdog
@@ -8,25 +9,29 @@ namespace FsFreeze.Watchdog
     /// <summary>
     /// fsfreeze-watchdog: performs one freeze with a timeout on behalf of FsFreeze and thaws exactly what it
     /// froze when the deadline passes, even if the PowerShell that asked is killed or stuck.
-    /// Exit codes: 0 thawed on request, 1 the freeze failed (rolled back), 2 bad request or setup, 3 thawed by the timeout, 4 an internal failure (what it held was thawed).
+    /// Exit codes: 0 thawed on request (or by SIGTERM, or its scope's end), 1 the freeze failed (rolled back),
+    /// 2 bad request or setup, 3 thawed by the timeout, 4 an internal failure (what it held was thawed).
     /// </summary>
     internal static class Program
     {
         private static int Main()
         {
-            // Detach before anything else: the freezer's session, terminal and process group are not ours.
+            // First, before anything opens a descriptor of its own: let go of every descriptor the caller leaked to us
+            // (a flock it holds, a pipe its parent waits on). We may live as long as the freeze; they must not.
+            ProcessSetup.CloseInherited();
+            // Detach: the freezer's session, terminal and process group are not ours.
             ProcessSetup.NewSession();
             ProcessSetup.ShieldFromOomKiller();
 
             var handshake = new Handshake(Console.OpenStandardOutput());
-            WatchdogRequest request;
+            SpawnRequest request;
             try
             {
-                request = WatchdogRequest.Read(new StreamReader(Console.OpenStandardInput()));
+                request = SpawnRequest.Parse(new StreamReader(Console.OpenStandardInput()));
             }
             catch (Exception e) when (e is FormatException || e is OverflowException || e is IOException)
             {
-                handshake.Send(WatchdogProtocol.ErrorLine(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", e.Message)));
+                handshake.Send(new Failure(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", e.Message)).Format());
                 return 2;
             }
             ProcessSetup.ToDevNull(0);

@@ -2,10 +2,13 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.Linq;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading;
 using FsFreeze.Native;
+using FsFreeze.Protocol;
+using FsFreeze.State;
 using FsFreeze.Watchdog.Native;
 
 namespace FsFreeze.Watchdog
@@ -13,20 +16,24 @@ namespace FsFreeze.Watchdog
     /// <summary>
     /// One freeze with a deadline. The deadline is armed before the first FIFREEZE; a worker thread freezes
     /// (FIFREEZE can block) while this thread keeps time, so a stuck FIFREEZE cannot delay the thaw of what is
-    /// already frozen. Afterwards this thread serves reset/thaw requests on a Unix socket until the set is
-    /// thawed, by request or by the deadline.
+    /// already frozen. Afterwards this thread serves thaw/reset/status on its abstract socket until the set is
+    /// thawed: by request, by the deadline, by SIGTERM, or (for a Use-FsFreeze scope) by its freezer's death.
     /// </summary>
     internal sealed class Watchdog
     {
-        private readonly WatchdogRequest _request;
+        /// <summary>How often the serving loop looks at the clock, the stop flag and the freezer, at the least.</summary>
+        private const int SliceMs = 200;
+
+        private readonly SpawnRequest _request;
         private readonly Handshake _handshake;
-        private readonly StateDirectory _dir;
+        private readonly RecordStore _store;
         private readonly object _gate = new object();
         private readonly List<HeldMember> _held = new List<HeldMember>();
         private readonly CancellationTokenSource _cancel = new CancellationTokenSource();
         private readonly ManualResetEventSlim _workerDone = new ManualResetEventSlim();
         private readonly ManualResetEventSlim _stop = new ManualResetEventSlim();
         private IReadOnlyList<Filesystem> _members = Array.Empty<Filesystem>();
+        private readonly Dictionary<string, int> _indexOf = new Dictionary<string, int>(StringComparer.Ordinal);
         private FreezeSet? _set;
         private Exception? _workerError;
         private bool _timedOut;
@@ -34,14 +41,16 @@ namespace FsFreeze.Watchdog
         private FreezeRecord _record = new FreezeRecord();
         private Socket? _listener;
 
-        public Watchdog(WatchdogRequest request, Handshake handshake)
+        public Watchdog(SpawnRequest request, Handshake handshake)
         {
             _request = request;
             _handshake = handshake;
-            _dir = new StateDirectory(request.StateDir);
+            _store = new RecordStore(request.StateDir);
         }
 
         public void RequestStop() => _stop.Set();
+
+        private string FirstPath => _request.Members[0].RequestedPath;
 
         public int Run()
         {
@@ -59,11 +68,11 @@ namespace FsFreeze.Watchdog
                     _cancel.Cancel();
                     results = ThawHeldLocked(FreezeState.Thawed);
                 }
-                _handshake.Send(WatchdogProtocol.ErrorLine(new FsFreezeException(FreezeErrorKind.WatchdogFailed, _request.Members[0].RequestedPath,
-                    $"The watchdog failed ({e.GetType().Name}: {e.Message}) and thawed what it held ({Names(results)}).", e)));
+                _handshake.Send(new Failure(new FsFreezeException(FreezeErrorKind.WatchdogFailed, FirstPath,
+                    $"The watchdog failed ({e.GetType().Name}: {e.Message}) and thawed what it held ({Names(results)}).", e)).Format());
                 _handshake.Close();
                 Syslog.Write(Syslog.Error, $"freeze {_request.Id}: watchdog failed ({e}); thawed {Names(results)}.");
-                try { Cleanup(keepRecord: false); } catch (Exception) { }
+                try { End(FreezeState.Thawed); } catch (Exception) { }
                 return 4;
             }
         }
@@ -76,8 +85,8 @@ namespace FsFreeze.Watchdog
             }
             catch (FsFreezeException e)
             {
-                _handshake.Send(WatchdogProtocol.ErrorLine(e));
-                Cleanup(keepRecord: false);
+                _handshake.Send(new Failure(e).Format());
+                _store.Delete(_request.Id);
                 return 2;
             }
 
@@ -98,13 +107,21 @@ namespace FsFreeze.Watchdog
             if (_workerError != null)
             {
                 var error = _workerError as FsFreezeException
-                    ?? new FsFreezeException(FreezeErrorKind.IoError, _members[0].RequestedPath, _workerError.Message, _workerError);
-                _handshake.Send(WatchdogProtocol.ErrorLine(error));
-                Cleanup(keepRecord: false);
+                    ?? new FsFreezeException(FreezeErrorKind.IoError, FirstPath, _workerError.Message, _workerError);
+                _handshake.Send(new Failure(error).Format());
+                // All or nothing. What a failed rollback left frozen stays recorded, so it can be thawed as this freeze's.
+                if (error.StillFrozen.Count == 0) _store.Delete(_request.Id);
+                else
+                {
+                    _record.Members.RemoveAll(m => !error.StillFrozen.Contains(m.Device));
+                    TrySave();
+                }
                 return 1;
             }
 
-            // Frozen: record it, tell the freezer, then serve until thawed.
+            // Frozen: tell the freezer first, then record the times (a tmpfs write), then serve until thawed.
+            _handshake.Send(new Ready(WatchdogProtocol.Version, Environment.ProcessId, _record.DeadlineUtc).Format());
+            _handshake.Close();
             lock (_gate)
             {
                 foreach (var m in _held)
@@ -113,65 +130,55 @@ namespace FsFreeze.Watchdog
                     if (rm != null) rm.FrozenAtUtc = m.FrozenAt.ToUniversalTime();
                 }
             }
-            SaveRecord();
-            _handshake.Send(LineCodec.Join(WatchdogProtocol.Ok, WatchdogProtocol.Num(ProcessSetup.GetPid()), FreezeRecord.Ticks(_record.DeadlineUtc)));
-            _handshake.Close();
+            TrySave();
             return Serve();
         }
 
-        /// <summary>Checks the state directory, re-reads the members, arms the deadline, writes the record: all before any FIFREEZE.</summary>
+        /// <summary>Checks the state directory, finds the planned mounts, arms the deadline, listens, writes the record: all before any FIFREEZE.</summary>
         private void Prepare()
         {
             // The first DateTime.Now loads the time zone from /etc/localtime: do it now, not in the frozen window.
             _ = DateTime.Now;
-            _dir.Ensure();
+            _store.PrepareForWriting();
             var table = MountTable.Read();
             var members = new List<Filesystem>();
-            foreach (var (openPath, device, requestedPath) in _request.Members)
+            foreach (var m in _request.Members)
             {
-                // pwsh planned the set; the mount table may have changed since. Freeze only what it planned.
-                string canonical;
-                try { canonical = RealPath.Resolve(openPath); }
-                catch (NativeException e) { throw ErrorMessages.ForNative(e, requestedPath, null); }
-                var mount = table.FindByPath(canonical);
-                if (mount == null || mount.Device != device)
+                // pwsh planned the set; the mount table may have changed since. Freeze only what it planned: the same
+                // mount (id) of the same filesystem (device). The open is checked against that mount id again.
+                var mount = table.FindById(m.MountId);
+                if (mount == null || mount.Device != m.Device)
                 {
-                    throw new FsFreezeException(FreezeErrorKind.PathNotFound, requestedPath,
-                        $"'{openPath}' is no longer on the filesystem {device} that was planned (the mount table changed). Nothing was frozen; run the freeze again.");
+                    throw new FsFreezeException(FreezeErrorKind.PathChanged, m.RequestedPath,
+                        $"'{m.RequestedPath}' is no longer on the filesystem {m.Device} that was planned (the mount table changed). Nothing was frozen; run the freeze again.");
                 }
-                members.Add(new Filesystem(mount, canonical, requestedPath));
+                members.Add(new Filesystem(mount, m.OpenPath, m.RequestedPath));
             }
-            _dir.CheckNotIn(members, table);
             _members = members;
+            for (int i = 0; i < members.Count; i++) _indexOf[members[i].Device] = i;
 
             ArmDeadline(_request.TimeoutSec);
-
             _record = new FreezeRecord
             {
                 Id = _request.Id,
-                State = FreezeState.Frozen,
-                Watchdog = ProcessIdentity.Of(ProcessSetup.GetPid()),
-                Freezer = ProcessIdentity.Of(_request.FreezerPid),
+                Watchdog = ProcessIdentity.Of(Environment.ProcessId),
+                Freezer = _request.Freezer,
+                Scope = _request.Scope,
                 TimeoutSec = _request.TimeoutSec,
                 DeadlineUtc = DeadlineUtc(),
                 CreatedUtc = DateTime.UtcNow,
-                File = _dir.RecordPath(_request.Id),
             };
-            foreach (var fs in members)
-            {
-                _record.Members.Add(new RecordedMember { MountPoint = fs.MountPoint, Device = fs.Device, FileSystemType = fs.FileSystemType, Source = fs.Source, Identity = fs.Identity });
-            }
-            FreezeRegistry.ForgetTombstones(_dir, members);
+            foreach (var fs in members) _record.Members.Add(RecordedMember.Of(fs));
             try
             {
                 Listen();
-                SaveRecord();
             }
-            catch (Exception e) when (e is IOException || e is SocketException || e is UnauthorizedAccessException || e is NativeException)
+            catch (SocketException e)
             {
-                throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, _members[0].RequestedPath,
-                    $"The watchdog could not set up its state in '{_dir.Path}': {e.Message}. Nothing was frozen.", e);
+                throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, FirstPath,
+                    $"The watchdog could not listen on its socket: {e.Message}. Nothing was frozen.", e);
             }
+            _store.Save(_record);
         }
 
         private void FreezeWorker()
@@ -205,10 +212,9 @@ namespace FsFreeze.Watchdog
                     throw new OperationCanceledException();
                 }
                 _held.Add(member);
-                index = _held.Count - 1;
+                index = _indexOf[member.Filesystem.Device];
             }
-            _handshake.Send(LineCodec.Join(WatchdogProtocol.Frozen, WatchdogProtocol.Num(index),
-                FreezeRecord.Ticks(member.FrozenAt.ToUniversalTime()), WatchdogProtocol.Num(member.FreezeTime.Ticks)));
+            _handshake.Send(new MemberFrozen(index, member.FrozenAt.ToUniversalTime(), member.FreezeTime).Format());
         }
 
         /// <summary>The deadline (or a stop request) came while a FIFREEZE was still blocked.</summary>
@@ -229,13 +235,11 @@ namespace FsFreeze.Watchdog
                 ? $"The freeze timed out after {_request.TimeoutSec} s while FIFREEZE on {stuck} was still blocked (slow storage, or a loop device whose backing filesystem is frozen)."
                 : $"The watchdog was told to stop while FIFREEZE on {stuck} was still blocked.")
                 + what + " The blocked member is thawed as soon as its FIFREEZE returns.";
-            _handshake.Send(WatchdogProtocol.ErrorLine(new FsFreezeException(FreezeErrorKind.ThawedByTimeout, _members[0].RequestedPath, message)));
+            _handshake.Send(new Failure(new FsFreezeException(FreezeErrorKind.ThawedByTimeout, FirstPath, message)).Format());
             _handshake.Close();
-            if (byTimeout) WriteTombstone();
             Syslog.Write(Syslog.Warning, $"freeze {_request.Id}: {message}");
             worker.Join(); // may take as long as the stuck FIFREEZE: then OnFrozen thaws it
-            if (byTimeout) WriteTombstone();
-            Cleanup(keepRecord: byTimeout);
+            End(byTimeout ? FreezeState.ThawedByTimeout : FreezeState.Thawed);
             return 3;
         }
 
@@ -243,25 +247,21 @@ namespace FsFreeze.Watchdog
         {
             while (true)
             {
-                if (_stop.IsSet)
-                {
-                    List<ThawResult> results;
-                    lock (_gate) { results = ThawHeldLocked(FreezeState.Thawed); }
-                    Syslog.Write(Syslog.Notice, $"freeze {_request.Id}: stopped by a signal; thawed {Names(results)}.");
-                    Cleanup(keepRecord: false);
-                    return 0;
-                }
+                if (_stop.IsSet) return ThawAndExit(FreezeState.Thawed, "stopped by a signal (SIGTERM)", 0);
                 if (AllThawed())
                 {
-                    Cleanup(keepRecord: false);
+                    Cleanup();
                     return 0;
                 }
                 int left = MillisecondsLeft();
-                if (left == 0)
+                if (left == 0) return FireTimeout();
+                if (_request.Scope && !_request.Freezer.IsAlive)
                 {
-                    return FireTimeout();
+                    // A Use-FsFreeze scope whose process died (any signal, kill -9 included): its freeze ends with it.
+                    return ThawAndExit(FreezeState.Thawed, $"its freezer (pid {_request.Freezer.Pid}, a Use-FsFreeze scope) is gone", 0);
                 }
-                int slice = Math.Min(left, 250); // also notices a stop request promptly
+                // Bounded even with no deadline (reset to 0): a stop request and the freezer's death are noticed promptly.
+                int slice = left < 0 ? SliceMs : Math.Min(left, SliceMs);
                 if (_listener!.Poll(slice * 1000, SelectMode.SelectRead))
                 {
                     Socket client;
@@ -270,6 +270,15 @@ namespace FsFreeze.Watchdog
                     using (client) Handle(client);
                 }
             }
+        }
+
+        private int ThawAndExit(FreezeState how, string why, int code)
+        {
+            List<ThawResult> results;
+            lock (_gate) { results = ThawHeldLocked(how); }
+            End(how);
+            Syslog.Write(Syslog.Notice, $"freeze {_request.Id}: {why}; thawed {Names(results)}.");
+            return code;
         }
 
         private int FireTimeout()
@@ -281,13 +290,12 @@ namespace FsFreeze.Watchdog
                 results = ThawHeldLocked(FreezeState.ThawedByTimeout);
             }
             // Only now, with everything thawed, write anything or log.
-            WriteTombstone();
+            End(FreezeState.ThawedByTimeout);
             var failed = results.FindAll(r => r.Error != null);
-            var message = $"freeze {_request.Id}: timeout of {_request.TimeoutSec} s (no thaw or reset) passed; thawed {Names(results.FindAll(r => r.Error == null))}"
+            var message = $"freeze {_request.Id}: timeout of {_record.TimeoutSec} s (no thaw or reset) passed; thawed {Names(results.FindAll(r => r.Error == null))}"
                 + (failed.Count > 0 ? $"; could not thaw: {string.Join("; ", failed.ConvertAll(f => f.Error!.Message))}" : "")
-                + $". Freezer pid {_request.FreezerPid}{(_record.Freezer.IsAlive ? " is still running (stuck?)" : " is gone")}.";
+                + $". Freezer pid {_request.Freezer.Pid}{(_request.Freezer.IsAlive ? " is still running (stuck?)" : " is gone")}.";
             Syslog.Write(failed.Count > 0 ? Syslog.Error : Syslog.Warning, message);
-            Cleanup(keepRecord: true);
             return 3;
         }
 
@@ -314,54 +322,76 @@ namespace FsFreeze.Watchdog
 
         private void Handle(Socket client)
         {
-            string reply;
+            WatchdogReply reply;
             try
             {
                 client.ReceiveTimeout = 2000;
                 client.SendTimeout = 2000;
-                var line = ReadLine(client);
-                var f = LineCodec.Split(line);
-                reply = f[0] switch
+                // Only root may thaw or reset; anyone else's connection is closed unanswered.
+                if (PeerCredentials.Of(client).Uid != 0) return;
+                var request = WatchdogRequest.Parse(ReadLine(client));
+                if (request.FreezeId != _request.Id)
                 {
-                    WatchdogProtocol.Reset when f.Length > 1 => Reset(f[1]),
-                    WatchdogProtocol.Thaw => Thaw(f.Length > 1 ? f[1] : ""),
-                    _ => WatchdogProtocol.ErrorLine(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", $"Unknown request '{line}'.")),
+                    throw new FsFreezeException(FreezeErrorKind.NotFrozen, request.FreezeId, $"This watchdog holds freeze {_request.Id}, not {request.FreezeId}.");
+                }
+                reply = request.Verb switch
+                {
+                    RequestVerb.Reset => Reset(request.Seconds),
+                    RequestVerb.Thaw => Thaw(request.Device),
+                    _ => Status(),
                 };
             }
             catch (FsFreezeException e)
             {
-                reply = WatchdogProtocol.ErrorLine(e);
+                reply = WatchdogReply.Failed(e);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
             {
                 return; // a broken client: keep serving
             }
-            catch (Exception e) when (e is IOException || e is FormatException || e is OverflowException || e is UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException || e is FormatException || e is OverflowException)
             {
-                reply = WatchdogProtocol.ErrorLine(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", $"The watchdog could not serve the request: {e.Message}", e));
+                reply = WatchdogReply.Failed(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", $"The watchdog could not serve the request: {e.Message}", e));
             }
-            try { client.Send(Encoding.UTF8.GetBytes(reply + "\n")); }
+            try { client.Send(Encoding.UTF8.GetBytes(reply.Format() + "\n")); }
             catch (SocketException) { }
         }
 
-        private string Reset(string secondsText)
+        /// <summary>The new deadline is recorded first: if the record cannot be written the reset fails and the old deadline stays.</summary>
+        private WatchdogReply Reset(long seconds)
         {
-            long seconds = long.Parse(secondsText, System.Globalization.CultureInfo.InvariantCulture);
             FreezeTimeout.Validate(seconds, _members[0].MountPoint);
             if (AllThawed()) throw new FsFreezeException(FreezeErrorKind.NotFrozen, _members[0].MountPoint, "This freeze is already thawed.");
-            ArmDeadline(seconds);
-            _record.TimeoutSec = seconds;
-            _record.DeadlineUtc = DeadlineUtc();
-            SaveRecord();
-            return LineCodec.Join(WatchdogProtocol.Ok, FreezeRecord.Ticks(_record.DeadlineUtc));
-        }
-
-        /// <summary>Thaws one member (by device) or, with no device, all of them in reverse freeze order. A thaw cancels the timer for what it thaws.</summary>
-        private string Thaw(string device)
-        {
-            var lines = new StringBuilder(WatchdogProtocol.Ok);
+            long deadline = seconds == 0 ? 0 : Stopwatch.GetTimestamp() + seconds * Stopwatch.Frequency;
+            var (oldTimeout, oldDeadline) = (_record.TimeoutSec, _record.DeadlineUtc);
             lock (_gate)
             {
+                _record.TimeoutSec = seconds;
+                _record.DeadlineUtc = seconds == 0 ? null : DateTime.UtcNow.AddSeconds(seconds);
+                try
+                {
+                    _store.Save(_record);
+                }
+                catch (FsFreezeException)
+                {
+                    (_record.TimeoutSec, _record.DeadlineUtc) = (oldTimeout, oldDeadline);
+                    throw;
+                }
+            }
+            _deadline = deadline;
+            return new WatchdogReply(null, _record.DeadlineUtc, Array.Empty<MemberReport>());
+        }
+
+        /// <summary>Thaws one member (by device) or, with none named, all of them in reverse freeze order. A thaw is reported even if its record cannot be written.</summary>
+        private WatchdogReply Thaw(string device)
+        {
+            var reports = new List<MemberReport>();
+            lock (_gate)
+            {
+                if (device.Length > 0 && !_held.Exists(m => m.Filesystem.Device == device))
+                {
+                    throw new FsFreezeException(FreezeErrorKind.NotFrozen, device, $"Freeze {_request.Id} does not hold device {device}.");
+                }
                 for (int i = _held.Count - 1; i >= 0; i--)
                 {
                     var m = _held[i];
@@ -372,26 +402,24 @@ namespace FsFreeze.Watchdog
                         continue;
                     }
                     var r = m.Thaw();
-                    var rm = _record.FindMember(m.Filesystem.Device);
-                    lines.Append('\n');
-                    if (r.Error != null)
-                    {
-                        lines.Append(LineCodec.Join(WatchdogProtocol.Failed, m.Filesystem.Device, r.Error.Kind.ToString(), r.Error.Message));
-                        continue;
-                    }
-                    if (rm != null) { rm.State = FreezeState.Thawed; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
-                    lines.Append(LineCodec.Join(WatchdogProtocol.Thawed, m.Filesystem.Device,
-                        FreezeRecord.Ticks(r.ThawedAt!.Value.ToUniversalTime()), FreezeRecord.Ticks(m.FrozenAt.ToUniversalTime())));
+                    var rm = _record.FindMember(m.Filesystem.Device)!;
+                    if (r.Error == null) { rm.State = FreezeState.Thawed; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
+                    reports.Add(new MemberReport(rm.Device, rm.Identity, rm.State, m.FrozenAt.ToUniversalTime(), rm.ThawedAtUtc, r.Error));
                 }
             }
-            if (device.Length > 0 && !_held.Exists(m => m.Filesystem.Device == device))
-            {
-                throw new FsFreezeException(FreezeErrorKind.NotFrozen, device, $"Freeze {_request.Id} does not hold device {device}.");
-            }
             // Before the reply: whoever asked may list the status next, and must not see this freeze any more.
-            if (AllThawed()) StateDirectory.DeleteQuietly(_dir.RecordPath(_request.Id));
-            else SaveRecord();
-            return lines.ToString();
+            if (AllThawed()) End(FreezeState.Thawed);
+            else TrySave();
+            return new WatchdogReply(null, _record.DeadlineUtc, reports);
+        }
+
+        private WatchdogReply Status()
+        {
+            lock (_gate)
+            {
+                return new WatchdogReply(null, _record.DeadlineUtc,
+                    _record.Members.Select(m => new MemberReport(m.Device, m.Identity, m.State, m.FrozenAtUtc, m.ThawedAtUtc)).ToList());
+            }
         }
 
         private static string ReadLine(Socket client)
@@ -415,7 +443,7 @@ namespace FsFreeze.Watchdog
         }
 
         private DateTime? DeadlineUtc()
-            => _deadline == 0 ? (DateTime?)null : DateTime.UtcNow.AddTicks((long)((_deadline - Stopwatch.GetTimestamp()) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency));
+            => _deadline == 0 ? null : DateTime.UtcNow.AddTicks((long)((_deadline - Stopwatch.GetTimestamp()) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency));
 
         /// <summary>Time to the deadline in ms (0 = passed); Timeout.Infinite with no deadline.</summary>
         private int MillisecondsLeft()
@@ -426,45 +454,31 @@ namespace FsFreeze.Watchdog
             return (int)Math.Max(1, Math.Min(int.MaxValue, left * 1000 / Stopwatch.Frequency));
         }
 
+        /// <summary>An abstract socket: nothing in the state directory to delete or plant; gone when this process is.</summary>
         private void Listen()
         {
-            var path = _dir.SocketPath(_request.Id);
-            StateDirectory.DeleteQuietly(path);
             _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            _listener.Bind(new UnixDomainSocketEndPoint(path));
-            Posix.ChangeMode(path, 0x180 /* 0600 */);
+            _listener.Bind(new UnixDomainSocketEndPoint(WatchdogProtocol.SocketName(_request.Id)));
             _listener.Listen(16);
         }
 
-        private void SaveRecord()
+        private void TrySave()
         {
-            lock (_gate) { _dir.WriteAtomically(_dir.RecordPath(_request.Id), _record.Serialize()); }
+            try { lock (_gate) { _store.Save(_record); } }
+            catch (FsFreezeException e) { Syslog.Write(Syslog.Error, $"freeze {_request.Id}: {e.Message}"); }
         }
 
-        /// <summary>The tombstone: which devices the timeout thawed, and when, for later Invoke-FsThaw / Reset / Use-FsFreeze.</summary>
-        private void WriteTombstone()
+        /// <summary>The record says how the freeze ended (a rename first: that works even in a full directory). Then let go of everything.</summary>
+        private void End(FreezeState how)
         {
-            try
-            {
-                lock (_gate)
-                {
-                    _record.State = FreezeState.ThawedByTimeout;
-                    _record.ThawedUtc ??= DateTime.UtcNow;
-                    _dir.WriteAtomically(_dir.TombstonePath(_request.Id), _record.Serialize());
-                }
-                StateDirectory.DeleteQuietly(_dir.RecordPath(_request.Id));
-            }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is NativeException)
-            {
-                Syslog.Write(Syslog.Error, $"freeze {_request.Id}: could not write the tombstone: {e.Message}");
-            }
+            lock (_gate) { _store.End(_record, how, w => Syslog.Write(Syslog.Error, $"freeze {_request.Id}: {w}")); }
+            Cleanup();
         }
 
-        private void Cleanup(bool keepRecord)
+        private void Cleanup()
         {
             try { _listener?.Dispose(); } catch (SocketException) { }
-            StateDirectory.DeleteQuietly(_dir.SocketPath(_request.Id));
-            if (!keepRecord) StateDirectory.DeleteQuietly(_dir.RecordPath(_request.Id));
+            _listener = null;
             _set?.Dispose();
         }
 

@@ -4,27 +4,32 @@ using System.Management.Automation;
 namespace FsFreeze.Commands
 {
     /// <summary>
-    /// What FsFreeze holds frozen on this host, one object per filesystem, from the state directory: who froze
-    /// it, whether that process still runs (Orphaned when not), the watchdog, the deadline and the time left.
-    /// A freeze made with -TimeoutSec 0 is listed from the record it wrote before its FIFREEZE; a thaw by
-    /// another tool is invisible to it (the kernel has no read-only frozen flag).
+    /// What FsFreeze holds frozen on this host, one object per filesystem, from its records: who froze it, whether
+    /// that process still runs, the watchdog, the deadline, the time left, and Orphaned when nothing will ever
+    /// thaw it by itself. Read-only, and root is not needed. A thaw by another tool is invisible to it
+    /// (the kernel has no read-only "is it frozen?").
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "FsFreezeStatus")]
+    [Cmdlet(VerbsCommon.Get, "FsFreezeStatus", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(FreezeStatus))]
     public sealed class GetFsFreezeStatusCommand : FsFreezeCmdlet
     {
-        private readonly List<string> _paths = new List<string>();
+        private readonly List<(string Path, bool Literal)> _paths = new();
 
         /// <summary>Only these filesystems (any path on them); all when omitted.</summary>
-        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName", "MountPoint", "LiteralPath")]
+        [Parameter(Position = 0, ValueFromPipeline = true, ParameterSetName = PathSet)]
         [ArgumentCompleter(typeof(MountPointCompleter))]
         [ValidateNotNullOrEmpty]
         public string[]? Path { get; set; }
 
+        [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = LiteralPathSet)]
+        [Alias("MountPoint", "FullName", "LP")]
+        [ValidateNotNullOrEmpty]
+        public string[]? LiteralPath { get; set; }
+
         protected override void ProcessRecord()
         {
-            if (Path != null) _paths.AddRange(Path);
+            if (Path != null) foreach (var p in Path) _paths.Add((p, false));
+            if (LiteralPath != null) foreach (var p in LiteralPath) _paths.Add((p, true));
         }
 
         protected override void EndProcessing()
@@ -32,14 +37,19 @@ namespace FsFreeze.Commands
             HashSet<string>? devices = null;
             if (_paths.Count > 0)
             {
-                var resolved = ResolveAll(_paths, MountTable.Read());
-                if (resolved == null) return;
-                devices = new HashSet<string>(resolved.ConvertAll(fs => fs.Device));
+                devices = new HashSet<string>();
+                var table = MountTable.Read();
+                foreach (var (path, literal) in _paths)
+                {
+                    var resolved = ResolveAll(new[] { path }, literal, table);
+                    if (resolved != null) devices.Add(resolved[0].Device);
+                }
+                if (devices.Count == 0) return;
             }
             List<FreezeStatus> all;
             try
             {
-                all = FreezeRegistry.Status(StateDirectory.Locate());
+                all = FreezeEngine.Status(WriteWarning);
             }
             catch (FsFreezeException e)
             {

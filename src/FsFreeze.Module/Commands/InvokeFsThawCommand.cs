@@ -5,73 +5,66 @@ using System.Management.Automation;
 namespace FsFreeze.Commands
 {
     /// <summary>
-    /// Thaws filesystems, each on its own: one that is not frozen is an error, the others still thaw.
-    /// A freeze held by a watchdog is thawed by asking it (which cancels its timer); one the timeout
-    /// already thawed is reported as FsFreeze.ThawedByTimeout; anything else gets FITHAW.
+    /// Thaws filesystems FsFreeze froze, each on its own: one that fails is an error, the others still thaw.
+    /// An object from Invoke-FsFreeze (also after a JSON round trip) thaws exactly its freeze (FreezeId): if that
+    /// freeze already ended, the error says how (FsFreeze.ThawedByTimeout, FsFreeze.NotFrozen) and a newer freeze
+    /// of the same filesystem is left alone. A path alone thaws the freeze FsFreeze holds there; a filesystem
+    /// FsFreeze does not hold is refused (FsFreeze.NotOwned) unless -Force.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Invoke, "FsThaw", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsLifecycle.Invoke, "FsThaw", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = LiteralPathSet)]
     [OutputType(typeof(ThawedFilesystem))]
-    public sealed class InvokeFsThawCommand : FsFreezeCmdlet
+    public sealed class InvokeFsThawCommand : FsFreezePathCmdlet
     {
-        private readonly List<(string Path, DateTime? FrozenAt)> _targets = new List<(string, DateTime?)>();
+        private readonly List<(string Path, bool Literal, string? FreezeId, string? Device, DateTime? FrozenAt)> _targets = new();
 
-        /// <summary>Binds MountPoint by property name, so Invoke-FsFreeze's objects (also after a JSON round trip) pipe in.</summary>
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName", "MountPoint", "LiteralPath")]
-        [ArgumentCompleter(typeof(MountPointCompleter))]
+        /// <summary>The freeze to end, from Invoke-FsFreeze's objects: only that freeze is thawed.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
-        public string[] Path { get; set; } = null!;
+        public string? FreezeId { get; set; }
+
+        /// <summary>The device the freeze was made on, from Invoke-FsFreeze's objects.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+        public string? Device { get; set; }
 
         /// <summary>When the freeze began, from Invoke-FsFreeze's objects: lets the output say how long it was frozen.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
         public DateTime? FrozenAt { get; set; }
 
+        /// <summary>Thaw even a filesystem FsFreeze holds no freeze of (another tool's, or one whose record is lost), like fsfreeze -u.</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
         protected override void ProcessRecord()
         {
-            foreach (var p in Path) _targets.Add((p, FrozenAt));
+            foreach (var p in Given) _targets.Add((p, IsLiteral, FreezeId, Device, FrozenAt));
         }
 
         protected override void EndProcessing()
         {
-            var table = MountTable.Read();
-            var resolved = new List<(Filesystem Fs, DateTime? FrozenAt)>();
-            foreach (var (path, frozenAt) in _targets)
+            var targets = new List<(FreezeTarget Target, DateTime? FrozenAt)>();
+            foreach (var (path, literal, id, device, frozenAt) in _targets)
             {
-                var one = ResolveAll(new[] { path }, table);
-                if (one != null) resolved.Add((one[0], frozenAt));
+                var absolute = ToAbsolute(path, literal);
+                if (absolute != null) targets.Add((new FreezeTarget(absolute, id, device), frozenAt));
             }
-            var dir = StateDirectory.Locate();
-            // Thaw in reverse freeze order: parents before the mounts nested in them, an image's host before the loop
-            // filesystem on it (thawing ext4 writes its superblock, which would wait on a frozen host).
-            var order = FilesystemResolver.Plan(resolved.ConvertAll(r => r.Fs), table);
-            for (int i = order.Count - 1; i >= 0; i--)
+            // Thaw in reverse of the order given: Invoke-FsFreeze emits a set in freeze order (nested and loop
+            // filesystems first), and a parent or an image's host must thaw before what is nested in or stored on it.
+            var warnings = new List<string>();
+            for (int i = targets.Count - 1; i >= 0; i--)
             {
-                var fs = order[i];
-                if (!ShouldProcess(fs.ToString(), "Thaw")) continue;
-                var result = ThawOne(dir, fs);
+                var (target, frozenAt) = targets[i];
+                if (!ShouldProcess(target.Path, target.FreezeId != null ? $"Thaw (freeze {target.FreezeId})" : Force ? "Thaw (whoever froze it)" : "Thaw")) continue;
+                var result = FreezeEngine.Thaw(target, Force, warnings.Add);
+                foreach (var w in warnings) WriteWarning(w);
+                warnings.Clear();
                 if (result.Error != null)
                 {
                     WriteFsError(result.Error);
                     continue;
                 }
-                var frozenAt = resolved.Find(r => r.Fs.Device == fs.Device).FrozenAt ?? result.FrozenAt;
-                WriteVerbose($"Thawed '{fs.MountPoint}'{(frozenAt.HasValue ? $" after {(result.ThawedAt!.Value - frozenAt.Value).TotalMilliseconds:N1} ms frozen" : "")}.");
-                WriteObject(ThawedFilesystem.From(fs, result.ThawedAt!.Value, frozenAt));
-            }
-        }
-
-        private RegistryThaw ThawOne(StateDirectory dir, Filesystem fs)
-        {
-            try
-            {
-                return FreezeRegistry.Thaw(dir, fs);
-            }
-            catch (FsFreezeException e) when (e.Kind == FreezeErrorKind.UnsafeStateDirectory)
-            {
-                // A thaw must not depend on the state directory: say so, and thaw directly.
-                WriteWarning(e.Message);
-                var direct = FreezeSet.Thaw(fs);
-                return new RegistryThaw(direct.ThawedAt, null, direct.Error);
+                var thawed = result.ToThawed(frozenAt);
+                WriteVerbose($"Thawed '{thawed.MountPoint}'{(thawed.FrozenFor.HasValue ? $" after {thawed.FrozenFor.Value.TotalMilliseconds:N1} ms frozen" : "")}.");
+                WriteObject(thawed);
             }
         }
     }

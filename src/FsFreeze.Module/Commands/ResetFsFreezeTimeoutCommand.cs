@@ -1,4 +1,3 @@
-using System.Collections.Generic;
 using System.Management.Automation;
 
 namespace FsFreeze.Commands
@@ -8,42 +7,42 @@ namespace FsFreeze.Commands
     /// (0 clears it). A freezer that resets every few seconds is thawed soon after it stops (hangs or dies).
     /// On a filesystem that is no longer frozen: FsFreeze.NotFrozen, saying when if the timeout thawed it.
     /// </summary>
-    [Cmdlet(VerbsCommon.Reset, "FsFreezeTimeout", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsCommon.Reset, "FsFreezeTimeout", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = LiteralPathSet)]
     [OutputType(typeof(FreezeStatus))]
-    public sealed class ResetFsFreezeTimeoutCommand : FsFreezeCmdlet
+    public sealed class ResetFsFreezeTimeoutCommand : FsFreezePathCmdlet
     {
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName", "MountPoint", "LiteralPath")]
-        [ArgumentCompleter(typeof(MountPointCompleter))]
-        [ValidateNotNullOrEmpty]
-        public string[] Path { get; set; } = null!;
-
         /// <summary>The new period in seconds from now; 0 = no timeout any more; 1 is refused (ambiguous).</summary>
         [Parameter(Mandatory = true, Position = 1)]
         public int TimeoutSec { get; set; }
 
-        protected override void BeginProcessing()
-        {
-            var bad = TimeoutParameters.Check(TimeoutSec, Path);
-            if (bad != null) ThrowTerminatingError(bad);
-        }
+        /// <summary>The freeze whose timeout to reset, from Invoke-FsFreeze's objects.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string? FreezeId { get; set; }
+
+        [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+        public string? Device { get; set; }
+
+        protected override void BeginProcessing() => ValidateTimeout(TimeoutSec, null);
 
         protected override void ProcessRecord()
         {
-            var table = MountTable.Read();
-            var resolved = ResolveAll(Path, table) ?? new List<Filesystem>();
-            var dir = StateDirectory.Locate();
-            foreach (var fs in FilesystemResolver.Plan(resolved))
+            foreach (var path in Given)
             {
-                if (!ShouldProcess(fs.ToString(), TimeoutSec == 0 ? "Clear the freeze timeout" : $"Reset the freeze timeout to {TimeoutSec} s from now")) continue;
+                var absolute = ToAbsolute(path, IsLiteral);
+                if (absolute == null) continue;
+                if (!ShouldProcess(absolute, TimeoutSec == 0 ? "Clear the freeze timeout" : $"Reset the freeze timeout to {TimeoutSec} s from now")) continue;
                 try
                 {
-                    var deadline = FreezeRegistry.Reset(dir, fs, TimeoutSec);
+                    var target = new FreezeTarget(absolute, FreezeId, Device);
+                    var deadline = FreezeEngine.Reset(target, TimeoutSec, WriteWarning);
                     WriteVerbose(deadline.HasValue
-                        ? $"'{fs.MountPoint}' now thaws at {deadline.Value.ToLocalTime():HH:mm:ss.fff} unless reset or thawed first."
-                        : $"'{fs.MountPoint}' has no timeout any more: it stays frozen until Invoke-FsThaw.");
-                    var status = FreezeRegistry.Status(dir).Find(s => s.Device == fs.Device);
-                    if (status != null) WriteObject(status);
+                        ? $"'{absolute}' now thaws at {deadline.Value.ToLocalTime():HH:mm:ss.fff} unless reset or thawed first."
+                        : $"'{absolute}' has no timeout any more: it stays frozen until Invoke-FsThaw.");
+                    foreach (var s in FreezeEngine.Status(WriteWarning))
+                    {
+                        if (FreezeId != null ? s.FreezeId == FreezeId : s.Device == target.Resolve().Device) WriteObject(s);
+                    }
                 }
                 catch (FsFreezeException e)
                 {

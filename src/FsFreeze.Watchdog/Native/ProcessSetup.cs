@@ -20,8 +20,28 @@ namespace FsFreeze.Watchdog.Native
         [DllImport("libc", EntryPoint = "close")]
         private static extern int close(int fd);
 
-        [DllImport("libc", EntryPoint = "getpid")]
-        public static extern int GetPid();
+        [DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+        private static extern int fcntl(int fd, int command, int argument);
+
+        private const int F_GETFD = 1, FD_CLOEXEC = 1;
+
+        /// <summary>
+        /// Closes every descriptor above 2 that survived exec: those are exactly the caller's leaks (a descriptor the
+        /// runtime opens for itself is close-on-exec, and inherited ones are not, or exec would have closed them).
+        /// </summary>
+        public static void CloseInherited()
+        {
+            string[] entries;
+            try { entries = Directory.GetFileSystemEntries("/proc/self/fd"); }
+            catch (IOException) { return; }
+            catch (System.UnauthorizedAccessException) { return; }
+            foreach (var entry in entries)
+            {
+                if (!int.TryParse(Path.GetFileName(entry), out int fd) || fd <= 2) continue;
+                int flags = fcntl(fd, F_GETFD, 0);
+                if (flags >= 0 && (flags & FD_CLOEXEC) == 0) close(fd);
+            }
+        }
 
         /// <summary>
         /// Own session and process group: the freezer's Ctrl+C, its terminal hanging up, or a kill of its

@@ -4,7 +4,7 @@ namespace FsFreeze
 {
     public enum FreezeState { Frozen, Thawed, ThawedByTimeout }
 
-    /// <summary>What Invoke-FsFreeze and Use-FsFreeze emit per filesystem; Invoke-FsThaw takes it back.</summary>
+    /// <summary>What Invoke-FsFreeze and Use-FsFreeze emit per filesystem; Invoke-FsThaw takes it back (also after a JSON round trip).</summary>
     public sealed class FrozenFilesystem
     {
         public string MountPoint { get; set; } = "";
@@ -17,6 +17,9 @@ namespace FsFreeze
         /// <summary>How long FIFREEZE took: the stall it added for this filesystem's writers.</summary>
         public TimeSpan FreezeTime { get; set; }
 
+        /// <summary>FreezeTime in milliseconds: a plain number in JSON (a TimeSpan serializes as an object).</summary>
+        public double FreezeTimeMs => Math.Round(FreezeTime.TotalMilliseconds, 3);
+
         /// <summary>Seconds after which FsFreeze thaws it unless thawed or reset; 0 = no timeout.</summary>
         public int TimeoutSec { get; set; }
 
@@ -25,15 +28,13 @@ namespace FsFreeze
         /// <summary>The paths the caller named for it (not "Path", so piping to Invoke-FsThaw binds MountPoint).</summary>
         public string[] RequestedPath { get; set; } = Array.Empty<string>();
 
-        /// <summary>The watchdog freeze that holds it (Get-FsFreezeStatus shows it); empty for -TimeoutSec 0.</summary>
+        /// <summary>The freeze that holds it. Invoke-FsThaw thaws this freeze and no other: a newer freeze of the same filesystem is left alone.</summary>
         public string FreezeId { get; set; } = "";
 
-        /// <summary>Not a PowerShell property (internal): the resolved filesystem, for thawing it from this process.</summary>
+        /// <summary>Not a PowerShell property (internal): the resolved filesystem.</summary>
         internal Filesystem? Filesystem { get; set; }
 
-        public static FrozenFilesystem From(HeldMember m) => From(m.Filesystem, m.FrozenAt, m.FreezeTime);
-
-        public static FrozenFilesystem From(Filesystem fs, DateTime frozenAt, TimeSpan freezeTime) => new FrozenFilesystem
+        internal static FrozenFilesystem From(Filesystem fs, DateTime frozenAt, TimeSpan freezeTime, string freezeId, long timeoutSec, DateTime? deadlineUtc) => new FrozenFilesystem
         {
             MountPoint = fs.MountPoint,
             Device = fs.Device,
@@ -42,11 +43,14 @@ namespace FsFreeze
             FrozenAt = frozenAt,
             FreezeTime = freezeTime,
             RequestedPath = fs.RequestedPaths.ToArray(),
+            FreezeId = freezeId,
+            TimeoutSec = (int)timeoutSec,
+            Deadline = deadlineUtc?.ToLocalTime(),
             Filesystem = fs,
         };
     }
 
-    /// <summary>What Invoke-FsThaw (and Use-FsFreeze with -PassThru) emit per filesystem.</summary>
+    /// <summary>What Invoke-FsThaw emits per filesystem.</summary>
     public sealed class ThawedFilesystem
     {
         public string MountPoint { get; set; } = "";
@@ -56,27 +60,19 @@ namespace FsFreeze
         public FreezeState State { get; set; } = FreezeState.Thawed;
         public DateTime? FrozenAt { get; set; }
         public DateTime ThawedAt { get; set; }
+        public string FreezeId { get; set; } = "";
 
         /// <summary>How long writers were held, where the freeze time is known.</summary>
         public TimeSpan? FrozenFor => FrozenAt.HasValue ? ThawedAt - FrozenAt.Value : (TimeSpan?)null;
 
-        public static ThawedFilesystem From(Filesystem fs, DateTime thawedAt, DateTime? frozenAt, FreezeState state = FreezeState.Thawed) => new ThawedFilesystem
-        {
-            MountPoint = fs.MountPoint,
-            Device = fs.Device,
-            FileSystemType = fs.FileSystemType,
-            Source = fs.Source,
-            State = state,
-            FrozenAt = frozenAt,
-            ThawedAt = thawedAt,
-        };
+        /// <summary>FrozenFor in milliseconds: a plain number in JSON.</summary>
+        public double? FrozenForMs => FrozenFor.HasValue ? Math.Round(FrozenFor.Value.TotalMilliseconds, 3) : null;
     }
 
     /// <summary>
-    /// Get-FsFreezeStatus: one filesystem FsFreeze holds frozen on this host, from the state directory.
-    /// A watchdog freeze is as live as its watchdog (WatchdogAlive). A -TimeoutSec 0 freeze has no watchdog:
-    /// its record says what FsFreeze froze and nobody has thawed through FsFreeze since; a thaw by another
-    /// tool (fsfreeze -u) or a crash cannot be seen, because the kernel offers no read-only "is it frozen?".
+    /// Get-FsFreezeStatus: one filesystem FsFreeze holds frozen on this host, from the record store.
+    /// A -TimeoutSec 0 freeze has no watchdog: its record says what FsFreeze froze and nobody has thawed through
+    /// FsFreeze since; a thaw by another tool cannot be seen, because the kernel offers no read-only "is it frozen?".
     /// </summary>
     public sealed class FreezeStatus
     {
@@ -87,6 +83,8 @@ namespace FsFreeze
         public FreezeState State { get; set; } = FreezeState.Frozen;
         public DateTime? FrozenAt { get; set; }
         public string FreezeId { get; set; } = "";
+        /// <summary>Made by Use-FsFreeze: it ends with its scriptblock, or when its process dies.</summary>
+        public bool Scope { get; set; }
         public int FreezerPid { get; set; }
         public bool FreezerAlive { get; set; }
         /// <summary>0: frozen with -TimeoutSec 0, no watchdog.</summary>
@@ -95,7 +93,11 @@ namespace FsFreeze
         public long TimeoutSec { get; set; }
         public DateTime? Deadline { get; set; }
         public TimeSpan? TimeLeft { get; set; }
-        /// <summary>The process that froze it is gone: nobody but the watchdog (if any) will thaw it.</summary>
+
+        /// <summary>
+        /// Nothing will ever thaw it by itself: no live watchdog with a deadline, and no live Use-FsFreeze scope that
+        /// thaws on its way out. Only Invoke-FsThaw ends an orphaned freeze.
+        /// </summary>
         public bool Orphaned { get; set; }
     }
 }

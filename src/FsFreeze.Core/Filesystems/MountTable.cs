@@ -107,6 +107,16 @@ namespace FsFreeze
             return best;
         }
 
+        /// <summary>The mount with this id (statx STATX_MNT_ID and mountinfo's first field are the same number).</summary>
+        public MountEntry? FindById(long mountId)
+        {
+            foreach (var e in Entries)
+            {
+                if (e.MountId == mountId) return e;
+            }
+            return null;
+        }
+
         public MountEntry? FindByDevice(uint major, uint minor)
         {
             foreach (var e in Entries)

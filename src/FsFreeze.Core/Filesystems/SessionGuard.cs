@@ -56,7 +56,7 @@ namespace FsFreeze
         private static void Protect(Dictionary<string, string> protectedBy, MountTable table, string? canonicalPath, string why, string? shownPath)
         {
             if (canonicalPath == null) return;
-            var mount = table.FindByPath(canonicalPath);
+            var mount = MountIdentity.Of(canonicalPath, table);
             if (mount != null && !protectedBy.ContainsKey(mount.Device)) protectedBy[mount.Device] = $"{why} ({shownPath})";
         }
 

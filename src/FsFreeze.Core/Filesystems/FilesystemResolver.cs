@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using FsFreeze.Native;
+using System.IO;
 using Mono.Unix.Native;
 
 namespace FsFreeze
@@ -8,62 +9,83 @@ namespace FsFreeze
     /// <summary>Turns the paths a caller names into the set of filesystems to freeze, in freeze order.</summary>
     public static class FilesystemResolver
     {
-        /// <summary>Resolves one absolute path (a mount point, anything inside one, or a block device that is mounted).</summary>
+        /// <summary>
+        /// Resolves one absolute path (a mount point, anything inside one, or a block device that is mounted) to
+        /// the filesystem it leads to now. The path is opened once (O_PATH, no side effects) and the mount is the one
+        /// the kernel says that descriptor is on: a mount hidden under a later mount, or a symlink on the way, cannot
+        /// make the answer differ from what an open reaches. The freeze opens it again and checks the same mount id.
+        /// </summary>
         public static Filesystem Resolve(string absolutePath, MountTable table)
         {
-            if (Syscall.stat(absolutePath, out var st) != 0)
+            FileDescriptorHandle location;
+            try
             {
-                var errno = Stdlib.GetLastError();
-                throw errno == Errno.ENOENT || errno == Errno.ENOTDIR
+                location = FileDescriptorHandle.OpenLocation(absolutePath);
+            }
+            catch (NativeException e)
+            {
+                throw e.Errno == Errno.ENOENT || e.Errno == Errno.ENOTDIR
                     ? new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
-                        $"Cannot find path '{absolutePath}': it does not exist. Name a mount point or a file or directory inside the filesystem to freeze.",
-                        new NativeException(errno, NativeOperation.Stat, absolutePath))
-                    : ErrorMessages.ForNative(new NativeException(errno, NativeOperation.Stat, absolutePath), absolutePath, null);
+                        $"Cannot find path '{absolutePath}': it does not exist. Name a mount point or a file or directory inside the filesystem to freeze.", e)
+                    : ErrorMessages.ForNative(e, absolutePath, null);
             }
-
-            // An fd on a device node would freeze the filesystem holding /dev, not the one on the device:
-            // a block device means "the filesystem mounted from it".
-            if ((st.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFBLK)
+            using (location)
             {
-                var (major, minor) = DeviceNumber.Split(st.st_rdev);
-                var mounts = MountsOfDevice(table, major, minor, st.st_rdev);
-                if (mounts.Count == 0)
-                {
-                    throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
-                        $"Block device '{absolutePath}' ({major}:{minor}) has no mounted filesystem. Mount it first, or name the mount point.");
-                }
-                // The freeze opens the mount point: one that another mount sits on top of would open (and freeze) that other filesystem.
-                foreach (var m in mounts)
-                {
-                    if (table.FindByPath(m.MountPoint)?.Device == m.Device) return new Filesystem(m, m.MountPoint, absolutePath);
-                }
-                throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
-                    $"Block device '{absolutePath}' ({major}:{minor}) is mounted only where another mount hides it ('{mounts[0].MountPoint}'). Unmount what is on top, or bind-mount it somewhere visible and name that path.");
+                StatX.Info info;
+                try { info = StatX.Of(location, absolutePath); }
+                catch (NativeException e) { throw ErrorMessages.ForNative(e, absolutePath, null); }
+
+                // An fd on a device node would freeze the filesystem holding /dev, not the one on the device:
+                // a block device means "the filesystem mounted from it".
+                if (info.IsBlockDevice) return ResolveBlockDevice(absolutePath, info.RdevMajor, info.RdevMinor, table);
+
+                var mount = MountIdentity.Of(info, absolutePath, table)
+                    ?? throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
+                        $"No mounted filesystem in /proc/self/mountinfo holds '{absolutePath}' (its mount is not in this process's mount namespace).");
+                return new Filesystem(mount, PathOf(location, absolutePath), absolutePath);
             }
+        }
 
-            string canonical;
-            try { canonical = RealPath.Resolve(absolutePath); }
-            catch (NativeException e) { throw ErrorMessages.ForNative(e, absolutePath, null); }
+        /// <summary>The path the kernel resolved for a descriptor (every symlink followed): what the freeze opens again.</summary>
+        private static string PathOf(FileDescriptorHandle location, string fallback)
+        {
+            try
+            {
+                var target = new FileInfo($"/proc/self/fd/{location.Fd}").LinkTarget;
+                return string.IsNullOrEmpty(target) || target![0] != '/' ? RealPath.Resolve(fallback) : target;
+            }
+            catch (IOException) { return RealPath.Resolve(fallback); }
+        }
 
-            var mount = table.FindByPath(canonical)
-                ?? throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
-                    $"No mounted filesystem holds '{absolutePath}' (resolved to '{canonical}') in /proc/self/mountinfo.");
-            return new Filesystem(mount, canonical, absolutePath);
+        private static Filesystem ResolveBlockDevice(string absolutePath, uint major, uint minor, MountTable table)
+        {
+            var mounts = MountsOfDevice(table, major, minor);
+            if (mounts.Count == 0)
+            {
+                throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
+                    $"Block device '{absolutePath}' ({major}:{minor}) has no mounted filesystem. Mount it first, or name the mount point.");
+            }
+            // The freeze opens the mount point: one that another mount sits on top of would open (and freeze) that other filesystem.
+            foreach (var m in mounts)
+            {
+                if (MountIdentity.Of(m.MountPoint, table)?.MountId == m.MountId) return new Filesystem(m, m.MountPoint, absolutePath);
+            }
+            throw new FsFreezeException(FreezeErrorKind.PathNotFound, absolutePath,
+                $"Block device '{absolutePath}' ({major}:{minor}) is mounted only where another mount hides it ('{mounts[0].MountPoint}'). Unmount what is on top, or bind-mount it somewhere visible and name that path.");
         }
 
         /// <summary>
         /// The mounts of a block device, in mount order. btrfs shows an anonymous device (0:N) in mountinfo, not the
         /// block device it lives on: then the mounts whose source is a device node with this device number.
         /// </summary>
-        private static List<MountEntry> MountsOfDevice(MountTable table, uint major, uint minor, ulong rdev)
+        private static List<MountEntry> MountsOfDevice(MountTable table, uint major, uint minor)
         {
             var byNumber = new List<MountEntry>();
             var bySource = new List<MountEntry>();
             foreach (var e in table.Entries)
             {
                 if (e.Major == major && e.Minor == minor) byNumber.Add(e);
-                else if (e.Source.StartsWith("/", StringComparison.Ordinal) && Syscall.stat(e.Source, out var st) == 0
-                    && (st.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFBLK && st.st_rdev == rdev)
+                else if (e.Source.StartsWith("/", StringComparison.Ordinal) && IsBlockDevice(e.Source, major, minor))
                 {
                     bySource.Add(e);
                 }
@@ -138,6 +160,18 @@ namespace FsFreeze
             }
             foreach (var fs in sorted) Place(fs, new HashSet<string>(StringComparer.Ordinal));
             return result;
+        }
+
+        private static bool IsBlockDevice(string path, uint major, uint minor)
+        {
+            try
+            {
+                var st = StatX.NoFollow(path);
+                if (st is not StatX.Info i) return false;
+                if (i.IsSymlink) st = StatX.NoFollow(RealPath.Resolve(path));
+                return st is StatX.Info b && b.IsBlockDevice && b.RdevMajor == major && b.RdevMinor == minor;
+            }
+            catch (NativeException) { return false; }
         }
 
         private static int Depth(string mountPoint)

@@ -1,14 +1,14 @@
 using System.Collections.Generic;
 using System.Text;
 
-namespace FsFreeze
+namespace FsFreeze.Protocol
 {
     /// <summary>
     /// One record per line, fields separated by tabs: the format of the watchdog's handshake, its socket
     /// replies and the state files. Paths may hold any byte but NUL, so tab, newline and backslash are escaped.
-    /// (No JSON: the core is netstandard2.0 without a serializer, and the watchdog is trimmed NativeAOT.)
+    /// (No JSON: the watchdog is trimmed NativeAOT, and a line format needs no serializer in it.)
     /// </summary>
-    public static class LineCodec
+    internal static class LineCodec
     {
         public static string Join(params string[] fields)
         {

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Threading;
 using FsFreeze.Native;
 
@@ -11,7 +12,7 @@ namespace FsFreeze
     /// The descriptors stay open while the set is held, so the thaw needs no open() and the
     /// filesystems cannot be unmounted frozen underneath us.
     /// </summary>
-    public sealed class FreezeSet : IDisposable
+    internal sealed class FreezeSet : IDisposable
     {
         private readonly List<HeldMember> _held = new List<HeldMember>();
 
@@ -34,7 +35,8 @@ namespace FsFreeze
                 foreach (var fs in members)
                 {
                     current = fs;
-                    fds.Add(FileDescriptorHandle.OpenReadOnly(fs.OpenPath));
+                    // The descriptor must be on the planned mount, or the path was swapped since it was checked.
+                    fds.Add(MountIdentity.OpenVerified(fs));
                 }
                 if (flush)
                 {
@@ -67,7 +69,7 @@ namespace FsFreeze
                 }
                 return set;
             }
-            catch (Exception e)
+            catch (Exception e) when (e is NativeException || e is FsFreezeException || e is OperationCanceledException)
             {
                 foreach (var fd in fds) fd?.Dispose();
                 var rollback = set.ThawAll();
@@ -92,18 +94,22 @@ namespace FsFreeze
             foreach (var m in _held) m.Dispose();
         }
 
-        /// <summary>Thaws one filesystem through a fresh descriptor (the freeze was made elsewhere).</summary>
+        /// <summary>Thaws one filesystem through a fresh descriptor that must reach the same mount (the freeze was made elsewhere).</summary>
         public static ThawResult Thaw(Filesystem fs)
         {
             try
             {
-                using var fd = FileDescriptorHandle.OpenReadOnly(fs.OpenPath);
+                using var fd = MountIdentity.OpenVerified(fs);
                 FreezeIoctl.Thaw(fd, fs.OpenPath);
                 return new ThawResult(fs, DateTime.Now, null);
             }
             catch (NativeException e)
             {
                 return new ThawResult(fs, null, ErrorMessages.ForNative(e, fs.RequestedPath, fs));
+            }
+            catch (FsFreezeException e)
+            {
+                return new ThawResult(fs, null, e);
             }
         }
 
@@ -132,12 +138,15 @@ namespace FsFreeze
             {
                 tail += $" It could NOT thaw {string.Join("; ", stuck)}: those are still frozen, run Invoke-FsThaw on them.";
             }
-            return new FsFreezeException(error.Kind, error.Path, error.Message + tail, error.InnerException);
+            return new FsFreezeException(error.Kind, error.Path, error.Message + tail, error.InnerException)
+            {
+                StillFrozen = rollback.Where(r => r.Error != null).Select(r => r.Filesystem.Device).ToList(),
+            };
         }
     }
 
     /// <summary>A member this process froze and still holds a descriptor on.</summary>
-    public sealed class HeldMember : IDisposable
+    internal sealed class HeldMember : IDisposable
     {
         private readonly object _gate = new object();
         private FileDescriptorHandle? _fd;
@@ -197,7 +206,7 @@ namespace FsFreeze
         }
     }
 
-    public sealed class ThawResult
+    internal sealed class ThawResult
     {
         public ThawResult(Filesystem fs, DateTime? thawedAt, FsFreezeException? error)
         {

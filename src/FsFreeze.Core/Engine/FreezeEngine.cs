@@ -1,0 +1,399 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Net.Sockets;
+using System.Threading;
+using FsFreeze.Native;
+using FsFreeze.Protocol;
+using FsFreeze.State;
+
+namespace FsFreeze
+{
+    /// <summary>What a thaw or a reset is aimed at: a path, and where known the freeze and device it came from.</summary>
+    internal sealed class FreezeTarget
+    {
+        public FreezeTarget(string absolutePath, string? freezeId = null, string? device = null)
+        {
+            Path = absolutePath;
+            FreezeId = string.IsNullOrEmpty(freezeId) ? null : freezeId;
+            Device = string.IsNullOrEmpty(device) ? null : device;
+        }
+
+        public string Path { get; }
+        public string? FreezeId { get; }
+        public string? Device { get; }
+
+        private Filesystem? _fs;
+
+        /// <summary>The filesystem the path leads to now (resolved once, on first use).</summary>
+        public Filesystem Resolve() => _fs ??= FilesystemResolver.Resolve(Path, MountTable.Read());
+    }
+
+    /// <summary>
+    /// The one freeze engine: every cmdlet, the seed interface and (for its half) the watchdog go through it.
+    /// Plan, then freeze (in process or held by a watchdog) into a handle; thaw, reset and status by freeze id,
+    /// so a thaw ends the freeze it names and never another tool's or another runbook's.
+    /// </summary>
+    internal static class FreezeEngine
+    {
+        /// <summary>Dedupes and orders the resolved filesystems (nested and loop filesystems first) and applies the session guard.</summary>
+        public static IReadOnlyList<Filesystem> Plan(IReadOnlyList<Filesystem> resolved, MountTable table, bool force, IEnumerable<(string Path, string Why)> sessionLocations)
+        {
+            var members = FilesystemResolver.Plan(resolved, table);
+            if (!force) SessionGuard.Check(members, table, sessionLocations);
+            return members;
+        }
+
+        public static FreezeHandle Freeze(IReadOnlyList<Filesystem> members, FreezeOptions o)
+        {
+            if (members.Count == 0) throw new ArgumentException("A freeze needs at least one member.", nameof(members));
+            FreezeTimeout.Validate(o.TimeoutSec, members[0].RequestedPath);
+            var store = RecordStore.Locate();
+            store.PrepareForWriting();
+            store.Prune(MountTable.Read(), o.Warn);
+            return o.TimeoutSec == 0 ? InProcessFreeze.Start(members, o, store) : WatchdogFreeze.Start(members, o, store);
+        }
+
+        /// <summary>Thaws one filesystem: the freeze named by the target's id, else the one FsFreeze holds on its filesystem; with force, whoever froze it.</summary>
+        public static ThawOutcome Thaw(FreezeTarget t, bool force, Action<string>? warn)
+        {
+            try
+            {
+                RequireRoot(t.Path, "thaw");
+                var store = RecordStore.Locate();
+                var (record, member) = Find(store, t, warn);
+                if (record != null && member != null) return ThawMember(store, record, member, t, warn);
+                if (t.FreezeId != null)
+                {
+                    // The store may have lost it: a watchdog still listening under that id answers for itself.
+                    if (AskLiveWatchdogs(new[] { t.FreezeId }, t, warn) is ThawOutcome viaSocket) return viaSocket;
+                    throw new FsFreezeException(FreezeErrorKind.NotFrozen, t.Path,
+                        $"FsFreeze has no record of freeze {t.FreezeId}{(record != null ? $" holding '{t.Path}'" : "")} and no watchdog holds it, so nothing was thawed (its record is older than a day, or the state directory was emptied). " +
+                        $"If '{t.Path}' is still frozen and you know it is yours, 'Invoke-FsThaw -LiteralPath {Quote(t.Path)} -Force' thaws it whoever froze it.");
+                }
+                var fs = t.Resolve();
+                if (AskLiveWatchdogs(WatchdogClient.LiveIds(), t, warn) is ThawOutcome found) return found;
+                if (force) return DirectThaw(null, null, fs, "", warn);
+                if (FindEnded(store, fs, warn) is (FreezeRecord tomb, RecordedMember tm) && tomb.State == FreezeState.ThawedByTimeout)
+                {
+                    return ThawOutcome.For(tm, tomb.Id, t.Path, null, TimedOut(tomb, tm, t.Path));
+                }
+                throw new FsFreezeException(FreezeErrorKind.NotOwned, t.Path,
+                    $"FsFreeze holds no freeze of '{fs.MountPoint}' ({fs.FileSystemType} on {fs.Source}), so it thaws nothing there: if it is frozen, another tool or an older freeze did it, and thawing it could break that backup. " +
+                    $"Get-FsFreezeStatus lists what FsFreeze holds. To thaw it anyway, whoever froze it (like 'fsfreeze -u'), add -Force.");
+            }
+            catch (FsFreezeException e)
+            {
+                return ThawOutcome.Failed(t.Path, e, t.FreezeId ?? "");
+            }
+        }
+
+        /// <summary>The seed's FIFREEZE_RESET_TIMEOUT: the deadline becomes now + seconds (0 clears it). NotFrozen (the seed's EINVAL) once thawed.</summary>
+        public static DateTime? Reset(FreezeTarget t, long seconds, Action<string>? warn)
+        {
+            FreezeTimeout.Validate(seconds, t.Path);
+            RequireRoot(t.Path, "reset the timeout of");
+            var store = RecordStore.Locate();
+            var (record, member) = Find(store, t, warn);
+            string name = member?.MountPoint ?? t.Path;
+            if (record == null || member == null)
+            {
+                if (FindLiveWatchdog(t.FreezeId != null ? new[] { t.FreezeId } : WatchdogClient.LiveIds(), t) is string liveId)
+                {
+                    return ResetThrough(liveId, 0, seconds, t.Path, name);
+                }
+                throw new FsFreezeException(FreezeErrorKind.NotFrozen, t.Path,
+                    $"Cannot reset the timeout of '{name}': FsFreeze does not hold it frozen (it was already thawed, or never frozen by FsFreeze). Get-FsFreezeStatus lists what FsFreeze holds.");
+            }
+            if (!record.IsHeld || member.State != FreezeState.Frozen)
+            {
+                throw new FsFreezeException(FreezeErrorKind.NotFrozen, t.Path, record.State == FreezeState.ThawedByTimeout || member.State == FreezeState.ThawedByTimeout
+                    ? $"Cannot reset the timeout of '{name}': it was {DescribeTimeout(record, member)}. A snapshot taken after that time may be inconsistent; freeze it again to take another."
+                    : $"Cannot reset the timeout of '{name}': freeze {record.Id} was already thawed{At(member.ThawedAtUtc ?? record.EndedUtc)}.");
+            }
+            if (!record.ByWatchdog)
+            {
+                if (seconds == 0) return null;
+                throw new FsFreezeException(FreezeErrorKind.InvalidTimeout, t.Path,
+                    $"Cannot set a timeout on '{name}': it was frozen with -TimeoutSec 0 (no watchdog), so there is no timer to reset. Thaw it and freeze again with -TimeoutSec {seconds}.");
+            }
+            try
+            {
+                return ResetThrough(record.Id, record.Watchdog.Pid, seconds, t.Path, name);
+            }
+            catch (FsFreezeException e) when (e.Kind == FreezeErrorKind.WatchdogFailed && store.Load(record.Id, warn) is { State: FreezeState.ThawedByTimeout } ended)
+            {
+                throw new FsFreezeException(FreezeErrorKind.NotFrozen, t.Path,
+                    $"Cannot reset the timeout of '{name}': it was {DescribeTimeout(ended, ended.FindMember(member.Device, member.Identity) ?? member)}.", e);
+            }
+        }
+
+        private static DateTime? ResetThrough(string id, int pid, long seconds, string path, string name)
+        {
+            WatchdogReply reply;
+            try
+            {
+                reply = WatchdogClient.Request(new WatchdogRequest(RequestVerb.Reset, id, Seconds: seconds), pid, path);
+            }
+            catch (SocketException e)
+            {
+                bool alive = pid > 0 && ProcessIdentity.ReadStartTime(pid) != null;
+                throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, path,
+                    $"Cannot reach the watchdog (pid {pid}) that holds '{name}': {e.Message}." +
+                    (alive ? " It still runs, but does not answer (is it stopped?). Invoke-FsThaw ends it and thaws." : " It is gone, so no timer protects this freeze any more: thaw it with Invoke-FsThaw."), e);
+            }
+            if (reply.Error != null) throw reply.Error;
+            return reply.DeadlineUtc;
+        }
+
+        /// <summary>What FsFreeze holds frozen, from the record store only: strictly read-only, root not needed.</summary>
+        public static List<FreezeStatus> Status(Action<string>? warn)
+        {
+            var list = new List<FreezeStatus>();
+            var now = DateTime.UtcNow;
+            foreach (var r in RecordStore.Locate().LoadAll(warn))
+            {
+                if (!r.IsHeld) continue;
+                bool freezerAlive = r.Freezer.IsAlive;
+                bool watchdogAlive = r.ByWatchdog && r.Watchdog.IsAlive;
+                // Something will end it without anyone's help: a live watchdog's deadline, or a live scope (which the
+                // watchdog of a scope also watches).
+                bool selfEnding = (watchdogAlive && (r.DeadlineUtc.HasValue || r.Scope)) || (r.Scope && freezerAlive);
+                foreach (var m in r.Members)
+                {
+                    if (m.State != FreezeState.Frozen) continue;
+                    list.Add(new FreezeStatus
+                    {
+                        MountPoint = m.MountPoint, Device = m.Device, FileSystemType = m.FileSystemType, Source = m.Source,
+                        State = m.State, FrozenAt = (m.FrozenAtUtc ?? r.CreatedUtc).ToLocalTime(), FreezeId = r.Id, Scope = r.Scope,
+                        FreezerPid = r.Freezer.Pid, FreezerAlive = freezerAlive,
+                        WatchdogPid = r.Watchdog.Pid, WatchdogAlive = watchdogAlive,
+                        TimeoutSec = r.TimeoutSec, Deadline = r.DeadlineUtc?.ToLocalTime(),
+                        TimeLeft = r.DeadlineUtc.HasValue ? (r.DeadlineUtc.Value > now ? r.DeadlineUtc.Value - now : TimeSpan.Zero) : null,
+                        Orphaned = !selfEnding,
+                    });
+                }
+            }
+            list.Sort((a, b) => Nullable.Compare(a.FrozenAt, b.FrozenAt));
+            return list;
+        }
+
+        /// <summary>A handle whose watchdog cannot be asked any more: the record says what became of its freeze; what is still held is thawed here.</summary>
+        internal static IReadOnlyList<ThawOutcome> ThawRecorded(RecordStore store, string id, int watchdogPid, Action<string>? warn, IReadOnlyList<string> paths)
+        {
+            FreezeRecord? record = null;
+            try { record = store.Load(id, warn); }
+            catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+            if (record == null)
+            {
+                return new[] { ThawOutcome.Failed(paths.FirstOrDefault() ?? id, new FsFreezeException(FreezeErrorKind.WatchdogFailed, paths.FirstOrDefault() ?? id,
+                    $"Cannot reach the watchdog (pid {watchdogPid}) of freeze {id}, and FsFreeze has no record of that freeze. If the watchdog still runs, it thaws by its deadline; check with Get-FsFreezeStatus."), id) };
+            }
+            var outcomes = new List<ThawOutcome>();
+            foreach (var m in record.Members)
+            {
+                outcomes.Add(ThawMember(store, record, m, new FreezeTarget(m.MountPoint, id, m.Device), warn));
+            }
+            return outcomes;
+        }
+
+        /// <summary>The record and member a target names: by freeze id when it has one, else the freeze FsFreeze holds on its filesystem.</summary>
+        private static (FreezeRecord?, RecordedMember?) Find(RecordStore store, FreezeTarget t, Action<string>? warn)
+        {
+            try
+            {
+                if (t.FreezeId != null)
+                {
+                    var record = store.Load(t.FreezeId, warn);
+                    if (record == null) return (null, null);
+                    var device = t.Device ?? (record.Members.Count == 1 ? record.Members[0].Device : t.Resolve().Device);
+                    return (record, record.Members.Find(m => m.Device == device));
+                }
+                var fs = t.Resolve();
+                FreezeRecord? best = null;
+                RecordedMember? bestMember = null;
+                foreach (var r in store.LoadAll(warn))
+                {
+                    var m = r.IsHeld ? r.FindMember(fs.Device, fs.Identity) : null;
+                    if (m == null || m.State != FreezeState.Frozen) continue;
+                    if (best == null || r.CreatedUtc > best.CreatedUtc) { best = r; bestMember = m; }
+                }
+                return (best, bestMember);
+            }
+            catch (FsFreezeException e) when (e.Kind == FreezeErrorKind.UnsafeStateDirectory)
+            {
+                // A thaw must not depend on the state directory: say why it is not used, and go on without it.
+                warn?.Invoke(e.Message);
+                return (null, null);
+            }
+        }
+
+        private static (FreezeRecord, RecordedMember)? FindEnded(RecordStore store, Filesystem fs, Action<string>? warn)
+        {
+            (FreezeRecord, RecordedMember)? best = null;
+            try
+            {
+                foreach (var r in store.LoadAll(warn))
+                {
+                    var m = r.IsHeld ? null : r.FindMember(fs.Device, fs.Identity);
+                    if (m != null && (best == null || (r.EndedUtc ?? r.CreatedUtc) > (best.Value.Item1.EndedUtc ?? best.Value.Item1.CreatedUtc))) best = (r, m);
+                }
+            }
+            catch (FsFreezeException e) when (e.Kind == FreezeErrorKind.UnsafeStateDirectory) { warn?.Invoke(e.Message); }
+            return best;
+        }
+
+        private static ThawOutcome ThawMember(RecordStore store, FreezeRecord record, RecordedMember member, FreezeTarget t, Action<string>? warn)
+        {
+            if (!record.IsHeld || member.State != FreezeState.Frozen)
+            {
+                if (record.State == FreezeState.ThawedByTimeout || member.State == FreezeState.ThawedByTimeout)
+                {
+                    return ThawOutcome.For(member, record.Id, t.Path, null, TimedOut(record, member, t.Path));
+                }
+                return ThawOutcome.For(member, record.Id, t.Path, member.ThawedAtUtc, new FsFreezeException(FreezeErrorKind.NotFrozen, t.Path,
+                    $"'{member.MountPoint}' was already thawed{At(member.ThawedAtUtc ?? record.EndedUtc)}: freeze {record.Id} has ended, so nothing was thawed now (a newer freeze of it, if any, is left alone)."),
+                    alreadyThawed: true);
+            }
+            if (record.ByWatchdog)
+            {
+                try
+                {
+                    var reply = WatchdogClient.Request(new WatchdogRequest(RequestVerb.Thaw, record.Id, member.Device), record.Watchdog.Pid, t.Path);
+                    if (reply.Error == null && reply.Members.Count > 0)
+                    {
+                        var m = reply.Members[0];
+                        return ThawOutcome.For(member, record.Id, t.Path, m.ThawedAtUtc, m.Error) with { FrozenAtUtc = m.FrozenAtUtc ?? member.FrozenAtUtc };
+                    }
+                    // The watchdog ended the freeze meanwhile (its deadline): its record says how.
+                    var now = store.Load(record.Id, warn);
+                    if (now != null && !now.IsHeld) return ThawMember(store, now, now.FindMember(member.Device, member.Identity) ?? member, t, warn);
+                    return ThawOutcome.For(member, record.Id, t.Path, null, reply.Error ?? new FsFreezeException(FreezeErrorKind.NotFrozen, t.Path, $"'{member.MountPoint}' is already thawed."));
+                }
+                catch (Exception e) when (e is SocketException || (e is FsFreezeException f && f.Kind == FreezeErrorKind.WatchdogFailed))
+                {
+                    var now = store.Load(record.Id, warn);
+                    if (now != null && !now.IsHeld) return ThawMember(store, now, now.FindMember(member.Device, member.Identity) ?? member, t, warn);
+                    // It does not answer: stopped (SIGSTOP), hung, or killed. It must never thaw later (by then the
+                    // filesystem may be another tool's), so end it for sure, then thaw here.
+                    if (record.Watchdog.IsAlive)
+                    {
+                        EndWatchdog(record.Watchdog);
+                        warn?.Invoke($"The watchdog (pid {record.Watchdog.Pid}) of freeze {record.Id} did not answer ({e.Message}); FsFreeze killed it so it can never thaw later, and thaws '{member.MountPoint}' itself.");
+                    }
+                }
+            }
+            Filesystem fs;
+            try { fs = Resolve(t, member); }
+            catch (FsFreezeException e) { return ThawOutcome.For(member, record.Id, t.Path, null, e); }
+            return DirectThaw(store, record, fs, record.Id, warn, member);
+        }
+
+        /// <summary>The filesystem to thaw a member through: where the target path leads now, which must be that member's filesystem.</summary>
+        private static Filesystem Resolve(FreezeTarget t, RecordedMember member)
+        {
+            try { return t.Resolve(); }
+            catch (FsFreezeException e) when (e.Kind == FreezeErrorKind.PathNotFound)
+            {
+                throw new FsFreezeException(FreezeErrorKind.PathChanged, t.Path,
+                    $"'{member.MountPoint}' ({member.FileSystemType} on {member.Source}, device {member.Device}) is no longer mounted at '{t.Path}'. " +
+                    $"If it was unmounted while frozen it is still frozen: mount {member.Source} again and run 'Invoke-FsThaw -FreezeId {t.FreezeId ?? "<id>"} -LiteralPath <the new mount point>'. Nothing was thawed.", e);
+            }
+        }
+
+        /// <summary>FITHAW through a fresh descriptor, on a filesystem that must be the recorded member's; the record is updated after.</summary>
+        private static ThawOutcome DirectThaw(RecordStore? store, FreezeRecord? record, Filesystem fs, string id, Action<string>? warn, RecordedMember? member = null)
+        {
+            if (member != null && !member.Is(fs.Device, fs.Identity))
+            {
+                return ThawOutcome.For(member, id, fs.RequestedPath, null, new FsFreezeException(FreezeErrorKind.PathChanged, fs.RequestedPath,
+                    $"'{fs.RequestedPath}' now leads to {fs}, not to the filesystem freeze {id} froze there ({member.FileSystemType} on {member.Source}, device {member.Device}). " +
+                    $"That filesystem is no longer mounted where it was; if it was unmounted while frozen it is still frozen: mount {member.Source} again and run 'Invoke-FsThaw -FreezeId {id} -LiteralPath <the new mount point>'. Nothing was thawed."));
+            }
+            var r = FreezeSet.Thaw(fs);
+            var recorded = member ?? RecordedMember.Of(fs);
+            if (store != null && record != null && member != null && (r.Error == null || r.Error.Kind == FreezeErrorKind.NotFrozen))
+            {
+                try
+                {
+                    using var _ = store.Lock();
+                    var now = store.Load(record.Id, warn) ?? record;
+                    var m = now.FindMember(member.Device, member.Identity);
+                    if (m != null) { m.State = FreezeState.Thawed; m.ThawedAtUtc = r.ThawedAt?.ToUniversalTime(); }
+                    if (now.Members.TrueForAll(x => x.State != FreezeState.Frozen)) store.End(now, FreezeState.Thawed, warn);
+                    else store.Save(now);
+                }
+                catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+            }
+            return ThawOutcome.For(recorded, id, fs.RequestedPath, r.ThawedAt?.ToUniversalTime(), r.Error);
+        }
+
+        /// <summary>Asks each live watchdog whether it holds the target's filesystem; the one that does thaws it.</summary>
+        private static ThawOutcome? AskLiveWatchdogs(IEnumerable<string> ids, FreezeTarget t, Action<string>? warn)
+        {
+            var id = FindLiveWatchdog(ids, t);
+            if (id == null) return null;
+            try
+            {
+                var status = WatchdogClient.Request(new WatchdogRequest(RequestVerb.Status, id), 0, t.Path);
+                var held = status.Members.First(m => m.State == FreezeState.Frozen && (t.Device == null || m.Device == t.Device));
+                var reply = WatchdogClient.Request(new WatchdogRequest(RequestVerb.Thaw, id, held.Device), 0, t.Path);
+                warn?.Invoke($"FsFreeze has no record of this freeze in its state directory; its watchdog (freeze {id}) answered and thawed it.");
+                var m = reply.Members.Count > 0 ? reply.Members[0] : null;
+                return new ThawOutcome
+                {
+                    Path = t.Path, MountPoint = t.Path, Device = held.Device, FreezeId = id,
+                    FrozenAtUtc = m?.FrozenAtUtc, ThawedAtUtc = m?.ThawedAtUtc, Error = reply.Error ?? m?.Error,
+                };
+            }
+            catch (SocketException) { return null; }
+        }
+
+        private static string? FindLiveWatchdog(IEnumerable<string> ids, FreezeTarget t)
+        {
+            string? device = t.Device, identity = null;
+            foreach (var id in ids)
+            {
+                try
+                {
+                    if (device == null) { var fs = t.Resolve(); device = fs.Device; identity = fs.Identity; }
+                    var status = WatchdogClient.Request(new WatchdogRequest(RequestVerb.Status, id), 0, t.Path);
+                    if (status.Members.Any(m => m.State == FreezeState.Frozen && m.Device == device && (identity == null || m.Identity.Length == 0 || identity.Length == 0 || m.Identity == identity))) return id;
+                }
+                catch (SocketException) { }
+                catch (FsFreezeException) { }
+            }
+            return null;
+        }
+
+        /// <summary>SIGKILL, also through SIGSTOP; then wait (bounded) until it is gone and its descriptors are closed.</summary>
+        private static void EndWatchdog(ProcessIdentity watchdog)
+        {
+            if (!watchdog.IsAlive) return;
+            Posix.Signal(watchdog.Pid, 9);
+            var until = DateTime.UtcNow.AddSeconds(5);
+            while (watchdog.IsAlive && DateTime.UtcNow < until) Thread.Sleep(10);
+        }
+
+        private static void RequireRoot(string path, string verb)
+        {
+            if (Posix.GetEffectiveUid() == 0) return;
+            throw new FsFreezeException(FreezeErrorKind.PermissionDenied, path,
+                $"Cannot {verb} '{path}': freezing, thawing and resetting need root (CAP_SYS_ADMIN in the initial user namespace). Run pwsh as root, for example 'sudo pwsh'. Get-FsFreezeStatus works without root.");
+        }
+
+        private static FsFreezeException TimedOut(FreezeRecord tomb, RecordedMember m, string path)
+            => new FsFreezeException(FreezeErrorKind.ThawedByTimeout, path,
+                $"'{m.MountPoint}' was {DescribeTimeout(tomb, m)}. Whatever ran after that time saw a thawed filesystem: a snapshot taken then may be inconsistent. " +
+                "Freeze again (with a longer -TimeoutSec, or reset it with Reset-FsFreezeTimeout while working) and retake it.");
+
+        public static string DescribeTimeout(FreezeRecord tomb, RecordedMember m)
+            => $"already thawed by the timeout{At(m.ThawedAtUtc ?? tomb.EndedUtc)} ({tomb.TimeoutSec} s passed without a thaw or a reset; freeze {tomb.Id})";
+
+        private static string At(DateTime? utc)
+            => utc.HasValue ? " at " + utc.Value.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture) : "";
+
+        private static string Quote(string path) => "'" + path.Replace("'", "''") + "'";
+    }
+}

@@ -1,0 +1,30 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+
+namespace FsFreeze
+{
+    /// <summary>
+    /// While a Use-FsFreeze scope runs: SIGTERM (systemd, Ansible's timeouts, kill), SIGHUP (a closed terminal or
+    /// SSH session) and SIGINT thaw its set at once, on the runtime's signal thread, even while the scope itself
+    /// sleeps on a write to its own frozen filesystem. The signal then takes its usual course.
+    /// (kill -9 cannot be caught: the watchdog, which watches a scope's process, covers that.)
+    /// </summary>
+    internal sealed class ThawOnTermination : IDisposable
+    {
+        private readonly List<PosixSignalRegistration> _registrations = new List<PosixSignalRegistration>();
+
+        public ThawOnTermination(FreezeHandle handle)
+        {
+            foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGINT })
+            {
+                _registrations.Add(PosixSignalRegistration.Create(signal, _ => handle.ThawAll(warn: null)));
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var r in _registrations) r.Dispose();
+        }
+    }
+}
