@@ -137,7 +137,9 @@ Describe 'The consistent-backup demo' -Tag 'Demo' {
 
         Get-DemoLeftovers $parent | Should -BeNullOrEmpty
         Get-Process -Id (Get-WriterPid $demo) -ErrorAction SilentlyContinue | Should -BeNullOrEmpty -Because 'a writer blocked on the frozen filesystem can only have died after a thaw'
+        # The thaw itself comes from the scope's watchdog, which watches the demo's process and thaws the moment it
+        # dies; the guardian finds it thawed (or thaws it, if it came first) and cleans up the rest.
         $demo.Errors.Wait(10000) | Should -BeTrue
-        $demo.Errors.Result | Should -Match 'guardian: thawed'
+        $demo.Errors.Result | Should -Not -Match 'could not|failed'
     }
 }

@@ -29,7 +29,10 @@ Describe 'A reused loop device' -Tag 'Timeout', 'Freeze' {
         (Get-FsFreezeStatus | Where-Object Device -EQ $old.Device) | Should -BeNullOrEmpty -Because 'the record belongs to the old filesystem'
 
         & fsfreeze -f $fs.MountPoint   # another tool freezes the new filesystem
-        $thawed = Invoke-FsThaw -Path $fs.MountPoint
+        Invoke-FsThaw -Path $fs.MountPoint -ErrorAction SilentlyContinue -ErrorVariable notOurs | Should -BeNullOrEmpty
+        ($notOurs[0].FullyQualifiedErrorId -split ',')[0] | Should -Be 'FsFreeze.NotOwned' -Because 'the stale record is not a freeze of the new filesystem'
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue -Because 'another tool''s freeze is left alone'
+        $thawed = Invoke-FsThaw -Path $fs.MountPoint -Force
         $thawed.Device | Should -Be $old.Device
         $thawed.FrozenFor | Should -BeNullOrEmpty -Because 'FsFreeze does not know when another tool froze it'
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
@@ -45,7 +48,9 @@ Describe 'A reused loop device' -Tag 'Timeout', 'Freeze' {
 
         Switch-LoopFilesystem $fs
         & fsfreeze -f $fs.MountPoint
-        $thawed = Invoke-FsThaw -Path $fs.MountPoint -ErrorAction SilentlyContinue -ErrorVariable err2
+        Invoke-FsThaw -Path $fs.MountPoint -ErrorAction SilentlyContinue -ErrorVariable notOurs | Should -BeNullOrEmpty
+        ($notOurs[0].FullyQualifiedErrorId -split ',')[0] | Should -Be 'FsFreeze.NotOwned' -Because 'the tombstone speaks of the old filesystem, not this one'
+        $thawed = Invoke-FsThaw -Path $fs.MountPoint -Force -ErrorAction SilentlyContinue -ErrorVariable err2
         $err2 | Should -BeNullOrEmpty
         $thawed.State | Should -Be 'Thawed'
         $thawed.Device | Should -Be $old.Device

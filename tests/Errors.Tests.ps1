@@ -62,11 +62,14 @@ Describe 'EBUSY: already frozen' -Tag 'Errors' {
         $first | Invoke-FsThaw | Out-Null
     }
 
-    It 'a freeze made by fsfreeze -f is FsFreeze.AlreadyFrozen, and Invoke-FsThaw can thaw it' {
+    It 'a freeze made by fsfreeze -f is FsFreeze.AlreadyFrozen; Invoke-FsThaw leaves it alone (NotOwned) unless -Force' {
         Invoke-Native fsfreeze -f $fs.MountPoint | Out-Null
         Invoke-FsFreeze -Path $fs.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.AlreadyFrozen|ResourceBusy|$($fs.MountPoint)"
-        (Invoke-FsThaw -Path $fs.MountPoint).State | Should -Be 'Thawed'
+        Invoke-FsThaw -Path $fs.MountPoint -ErrorVariable notOurs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $notOurs[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotOwned|InvalidOperation|$($fs.MountPoint)"
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue -Because 'another tool''s freeze is not FsFreeze''s to thaw'
+        (Invoke-FsThaw -Path $fs.MountPoint -Force).State | Should -Be 'Thawed'
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
     }
 }
@@ -79,15 +82,17 @@ Describe 'EINVAL: thaw of a filesystem that is not frozen' -Tag 'Errors' {
     AfterEach { & fsfreeze -u $a.MountPoint 2>$null; & fsfreeze -u $b.MountPoint 2>$null }
     AfterAll { Remove-LoopFilesystem $a; Remove-LoopFilesystem $b }
 
-    It 'is FsFreeze.NotFrozen' {
-        Invoke-FsThaw -Path $a.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    It 'is FsFreeze.NotOwned without -Force (FsFreeze holds no freeze there), FsFreeze.NotFrozen (EINVAL) with it' {
+        Invoke-FsThaw -Path $a.MountPoint -ErrorVariable notOurs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $notOurs[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotOwned|InvalidOperation|$($a.MountPoint)"
+        Invoke-FsThaw -Path $a.MountPoint -Force -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotFrozen|InvalidOperation|$($a.MountPoint)"
         $err[0].Exception.Message | Should -BeLike '*EINVAL*not frozen*'
     }
 
     It 'is non-terminating per path: the others still thaw' {
         Invoke-FsFreeze -Path $b.MountPoint | Out-Null
-        $thawed = Invoke-FsThaw -Path $a.MountPoint, $b.MountPoint -ErrorVariable err -ErrorAction SilentlyContinue
+        $thawed = Invoke-FsThaw -Path $a.MountPoint, $b.MountPoint -Force -ErrorVariable err -ErrorAction SilentlyContinue
         $thawed.MountPoint | Should -Be $b.MountPoint
         $err.Count | Should -Be 1
         $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotFrozen|InvalidOperation|$($a.MountPoint)"

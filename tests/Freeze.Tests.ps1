@@ -245,9 +245,9 @@ Describe 'Pipeline round trips' -Tag 'Freeze' {
         $thawed.FrozenFor | Should -BeGreaterThan ([TimeSpan]::Zero)
     }
 
-    It 'Invoke-FsThaw by path alone reports no FrozenFor for a freeze another tool made' {
+    It 'Invoke-FsThaw -Force by path alone reports no FrozenFor for a freeze another tool made' {
         & fsfreeze -f $fs.MountPoint
-        $thawed = Invoke-FsThaw -Path $fs.MountPoint
+        $thawed = Invoke-FsThaw -Path $fs.MountPoint -Force
         $thawed.State | Should -Be 'Thawed'
         $thawed.FrozenFor | Should -BeNullOrEmpty
     }

@@ -21,7 +21,19 @@ $env:NO_COLOR = '1'
 $PSStyle.OutputRendering = 'PlainText'
 if ($Tag) { $config.Filter.Tag = $Tag.Split(',') }
 
-$result = Invoke-Pester -Configuration $config
+# FsFreeze's state for this run: a directory of its own on a tmpfs, never the host's /run/fsfreeze (a real
+# freeze there must not show up in, or be touched by, the tests). Tests that need a private one make their own.
+$stateDir = (& mktemp -d /run/fsfreeze-tests.XXXXXX).Trim()
+& mount -t tmpfs -o mode=0755,size=16m fsfreeze-tests $stateDir
+if ($LASTEXITCODE -ne 0) { throw "Cannot mount a tmpfs for the tests' state directory on $stateDir." }
+$env:FSFREEZE_STATE_DIR = $stateDir
+try {
+    $result = Invoke-Pester -Configuration $config
+}
+finally {
+    & umount $stateDir
+    Remove-Item -LiteralPath $stateDir -Force -ErrorAction SilentlyContinue
+}
 
 # Containers that failed to run (a broken BeforeAll) count as failures too.
 $failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount

@@ -145,10 +145,12 @@ try {
             param($frozen)
             $timing.Frozen = Get-UnixTime
             $timing.FreezeMs = $frozen[0].FreezeTime.TotalMilliseconds
-            Write-Host "Frozen $($frozen[0].MountPoint) (FIFREEZE took $('{0:N1}' -f $timing.FreezeMs) ms); copying the image"
+            # Live lines straight to this process's stdout: every PowerShell stream of the scope (Write-Host included)
+            # is held back by Use-FsFreeze until the thaw, and these say what happens while frozen.
+            [Console]::Out.WriteLine("Frozen $($frozen[0].MountPoint) (FIFREEZE took $('{0:N1}' -f $timing.FreezeMs) ms); copying the image")
             Copy-Image $image $frozenCopy
             $timing.Copied = Get-UnixTime
-            if ($HoldFrozenSeconds) { Write-Host "Holding the freeze for $HoldFrozenSeconds s"; Start-Sleep -Seconds $HoldFrozenSeconds }
+            if ($HoldFrozenSeconds) { [Console]::Out.WriteLine("Holding the freeze for $HoldFrozenSeconds s"); Start-Sleep -Seconds $HoldFrozenSeconds }
         }
     }
     # A freeze timeout is a safety net where the module has one; the demo works with or without it.

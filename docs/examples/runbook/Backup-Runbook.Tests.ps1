@@ -20,7 +20,8 @@ Describe 'Backup-Runbook.ps1 (FsFreeze mocked)' -Tag 'Runbook' {
     BeforeEach {
         Mock Invoke-FsFreeze { foreach ($p in $Path) { New-Frozen $p } }
         Mock Invoke-FsThaw {
-            [FsFreeze.ThawedFilesystem]@{ MountPoint = $Path[0]; FrozenAt = $FrozenAt; ThawedAt = [datetime]::Now }
+            # Objects piped in bind -LiteralPath (their MountPoint, taken literally); strings bind -Path.
+            [FsFreeze.ThawedFilesystem]@{ MountPoint = @($LiteralPath + $Path)[0]; FrozenAt = $FrozenAt; ThawedAt = [datetime]::Now }
         }
         $snapshot = { param($fs, $dest) "snap-of-$($fs.MountPoint)" }
     }
@@ -38,7 +39,7 @@ Describe 'Backup-Runbook.ps1 (FsFreeze mocked)' -Tag 'Runbook' {
 
     It 'thaws when the snapshot throws, then rethrows the snapshot''s error' {
         { & $Runbook -Path /srv/db -Snapshot { throw 'lvcreate: insufficient free space' } } | Should -Throw '*insufficient free space*'
-        Should -Invoke Invoke-FsThaw -Times 1 -Exactly -ParameterFilter { $Path -eq '/srv/db' }
+        Should -Invoke Invoke-FsThaw -Times 1 -Exactly -ParameterFilter { $LiteralPath -eq '/srv/db' }
     }
 
     It 'neither snapshots nor thaws when the freeze fails (a failed freeze leaves nothing frozen)' {
@@ -51,7 +52,7 @@ Describe 'Backup-Runbook.ps1 (FsFreeze mocked)' -Tag 'Runbook' {
 
     It 'fails when the thaw reports an error such as ThawedByTimeout: the snapshot may be inconsistent' {
         Mock Invoke-FsThaw {
-            $record = [System.Management.Automation.ErrorRecord]::new([TimeoutException]::new('thawed by the watchdog'), 'FsFreeze.ThawedByTimeout', 'OperationTimeout', $Path[0])
+            $record = [System.Management.Automation.ErrorRecord]::new([TimeoutException]::new('thawed by the watchdog'), 'FsFreeze.ThawedByTimeout', 'OperationTimeout', @($LiteralPath + $Path)[0])
             $PSCmdlet.WriteError($record)
         }
         { & $Runbook -Path /srv/db -Snapshot $snapshot -ErrorAction SilentlyContinue } | Should -Throw '*FsFreeze.ThawedByTimeout*may not be consistent*'

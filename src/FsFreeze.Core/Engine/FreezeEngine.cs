@@ -49,6 +49,7 @@ namespace FsFreeze
         {
             if (members.Count == 0) throw new ArgumentException("A freeze needs at least one member.", nameof(members));
             FreezeTimeout.Validate(o.TimeoutSec, members[0].RequestedPath);
+            RequireRoot(members[0].RequestedPath, "freeze");
             var store = RecordStore.Locate();
             store.PrepareForWriting();
             store.Prune(MountTable.Read(), o.Warn);
@@ -75,12 +76,16 @@ namespace FsFreeze
                 var fs = t.Resolve();
                 if (AskLiveWatchdogs(WatchdogClient.LiveIds(), t, warn) is ThawOutcome found) return found;
                 if (force) return DirectThaw(null, null, fs, "", warn);
-                if (FindEnded(store, fs, warn) is (FreezeRecord tomb, RecordedMember tm) && tomb.State == FreezeState.ThawedByTimeout)
+                var last = FindEnded(store, fs, warn);
+                if (last is (FreezeRecord tomb, RecordedMember tm) && (tomb.State == FreezeState.ThawedByTimeout || tm.State == FreezeState.ThawedByTimeout))
                 {
+                    // FsFreeze's last freeze of it was thawed by its timeout: a snapshot across that time is torn, say so.
+                    // Nothing is thawed now: if it is frozen again, that is someone else's freeze.
                     return ThawOutcome.For(tm, tomb.Id, t.Path, null, TimedOut(tomb, tm, t.Path));
                 }
+                string lastFreeze = last is (FreezeRecord ended, RecordedMember em) ? $" (its last freeze, {ended.Id}, was thawed{At(em.ThawedAtUtc ?? ended.EndedUtc)})" : "";
                 throw new FsFreezeException(FreezeErrorKind.NotOwned, t.Path,
-                    $"FsFreeze holds no freeze of '{fs.MountPoint}' ({fs.FileSystemType} on {fs.Source}), so it thaws nothing there: if it is frozen, another tool or an older freeze did it, and thawing it could break that backup. " +
+                    $"FsFreeze holds no freeze of '{fs.MountPoint}' ({fs.FileSystemType} on {fs.Source}){lastFreeze}, so it thaws nothing there: if it is frozen, another tool did it, and thawing it could break that tool's backup. " +
                     $"Get-FsFreezeStatus lists what FsFreeze holds. To thaw it anyway, whoever froze it (like 'fsfreeze -u'), add -Force.");
             }
             catch (FsFreezeException e)
@@ -103,6 +108,13 @@ namespace FsFreeze
                 {
                     return ResetThrough(liveId, 0, seconds, t.Path, name);
                 }
+                if (t.FreezeId == null && FindEnded(store, t.Resolve(), warn) is (FreezeRecord ended, RecordedMember em))
+                {
+                    (record, member) = (ended, em);
+                }
+            }
+            if (record == null || member == null)
+            {
                 throw new FsFreezeException(FreezeErrorKind.NotFrozen, t.Path,
                     $"Cannot reset the timeout of '{name}': FsFreeze does not hold it frozen (it was already thawed, or never frozen by FsFreeze). Get-FsFreezeStatus lists what FsFreeze holds.");
             }
@@ -152,6 +164,7 @@ namespace FsFreeze
         {
             var list = new List<FreezeStatus>();
             var now = DateTime.UtcNow;
+            var table = MountTable.Read();
             foreach (var r in RecordStore.Locate().LoadAll(warn))
             {
                 if (!r.IsHeld) continue;
@@ -162,7 +175,8 @@ namespace FsFreeze
                 bool selfEnding = (watchdogAlive && (r.DeadlineUtc.HasValue || r.Scope)) || (r.Scope && freezerAlive);
                 foreach (var m in r.Members)
                 {
-                    if (m.State != FreezeState.Frozen) continue;
+                    // A member whose device now carries another filesystem (a reused loop device) is a stale record, not a freeze.
+                    if (m.State != FreezeState.Frozen || RecordStore.IsReplaced(m, table)) continue;
                     list.Add(new FreezeStatus
                     {
                         MountPoint = m.MountPoint, Device = m.Device, FileSystemType = m.FileSystemType, Source = m.Source,
@@ -217,6 +231,7 @@ namespace FsFreeze
                 {
                     var m = r.IsHeld ? r.FindMember(fs.Device, fs.Identity) : null;
                     if (m == null || m.State != FreezeState.Frozen) continue;
+                    if (fs.Identity.Length == 0 && m.Identity.Length > 0) continue; // cannot tell it is the same filesystem
                     if (best == null || r.CreatedUtc > best.CreatedUtc) { best = r; bestMember = m; }
                 }
                 return (best, bestMember);
@@ -378,7 +393,7 @@ namespace FsFreeze
 
         private static void RequireRoot(string path, string verb)
         {
-            if (Posix.GetEffectiveUid() == 0) return;
+            if (Posix.HasSysAdmin()) return;
             throw new FsFreezeException(FreezeErrorKind.PermissionDenied, path,
                 $"Cannot {verb} '{path}': freezing, thawing and resetting need root (CAP_SYS_ADMIN in the initial user namespace). Run pwsh as root, for example 'sudo pwsh'. Get-FsFreezeStatus works without root.");
         }

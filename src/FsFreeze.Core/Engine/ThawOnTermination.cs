@@ -5,10 +5,11 @@ using System.Runtime.InteropServices;
 namespace FsFreeze
 {
     /// <summary>
-    /// While a Use-FsFreeze scope runs: SIGTERM (systemd, Ansible's timeouts, kill), SIGHUP (a closed terminal or
-    /// SSH session) and SIGINT thaw its set at once, on the runtime's signal thread, even while the scope itself
-    /// sleeps on a write to its own frozen filesystem. The signal then takes its usual course.
-    /// (kill -9 cannot be caught: the watchdog, which watches a scope's process, covers that.)
+    /// While a Use-FsFreeze scope runs: SIGTERM (systemd, Ansible's timeouts, kill) and SIGHUP (a closed terminal or
+    /// SSH session) thaw its set at once, on the runtime's signal thread, even while the scope itself sleeps on a
+    /// write to its own frozen filesystem. The signal then takes its usual course (the process ends).
+    /// SIGINT is pwsh's Ctrl+C: it stops the pipeline, and the scope's own way out thaws. kill -9 cannot be caught:
+    /// the watchdog, which watches a scope's process, covers that.
     /// </summary>
     internal sealed class ThawOnTermination : IDisposable
     {
@@ -16,7 +17,7 @@ namespace FsFreeze
 
         public ThawOnTermination(FreezeHandle handle)
         {
-            foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGINT })
+            foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGHUP })
             {
                 _registrations.Add(PosixSignalRegistration.Create(signal, _ => handle.ThawAll(warn: null)));
             }

@@ -21,6 +21,26 @@ namespace FsFreeze.Native
         [DllImport("libc", EntryPoint = "geteuid")]
         public static extern uint GetEffectiveUid();
 
+        /// <summary>
+        /// CAP_SYS_ADMIN in this process's effective set (/proc/self/status CapEff, bit 21): what FIFREEZE checks
+        /// first. A uid 0 with its capabilities dropped lacks it; a user namespace's "root" has it only there, and the
+        /// ioctls still say EPERM (FACTS.md), which is then reported as PermissionDenied all the same.
+        /// </summary>
+        public static bool HasSysAdmin()
+        {
+            try
+            {
+                foreach (var line in System.IO.File.ReadLines("/proc/self/status"))
+                {
+                    if (!line.StartsWith("CapEff:", System.StringComparison.Ordinal)) continue;
+                    var caps = ulong.Parse(line.Substring(7).Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+                    return (caps & (1UL << 21)) != 0;
+                }
+            }
+            catch (System.Exception e) when (e is System.IO.IOException || e is System.FormatException) { }
+            return GetEffectiveUid() == 0;
+        }
+
         /// <summary>mkdir; false when it already exists.</summary>
         public static bool MakeDirectory(string path, uint mode)
         {

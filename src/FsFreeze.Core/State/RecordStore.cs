@@ -45,7 +45,7 @@ namespace FsFreeze.State
         /// <summary>Before a freeze: root only; creates the directory if needed, checks its path, puts it on a tmpfs.</summary>
         public void PrepareForWriting()
         {
-            if (Posix.GetEffectiveUid() != 0)
+            if (!Posix.HasSysAdmin())
             {
                 throw new FsFreezeException(FreezeErrorKind.PermissionDenied, Path,
                     $"Cannot freeze, thaw or reset: FsFreeze needs root (CAP_SYS_ADMIN in the initial user namespace) to freeze and to write its state in '{Path}'. Run pwsh as root, for example 'sudo pwsh'.");

@@ -9,7 +9,7 @@ namespace FsFreeze.Commands
     /// reset, whatever happens to this shell; -TimeoutSec 0 freezes in this process with no timeout.
     /// Each object carries its FreezeId: Invoke-FsThaw thaws that freeze and no other.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Invoke, "FsFreeze", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsLifecycle.Invoke, "FsFreeze", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(FrozenFilesystem))]
     public sealed class InvokeFsFreezeCommand : FsFreezeSetCmdlet
     {

@@ -11,7 +11,7 @@ namespace FsFreeze.Commands
     /// of the same filesystem is left alone. A path alone thaws the freeze FsFreeze holds there; a filesystem
     /// FsFreeze does not hold is refused (FsFreeze.NotOwned) unless -Force.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Invoke, "FsThaw", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsLifecycle.Invoke, "FsThaw", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(ThawedFilesystem))]
     public sealed class InvokeFsThawCommand : FsFreezePathCmdlet
     {
@@ -19,7 +19,7 @@ namespace FsFreeze.Commands
 
         /// <summary>The freeze to end, from Invoke-FsFreeze's objects: only that freeze is thawed.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
-        [ValidateNotNullOrEmpty]
+        [AllowEmptyString, AllowNull]
         public string? FreezeId { get; set; }
 
         /// <summary>The device the freeze was made on, from Invoke-FsFreeze's objects.</summary>

@@ -7,7 +7,7 @@ namespace FsFreeze.Commands
     /// (0 clears it). A freezer that resets every few seconds is thawed soon after it stops (hangs or dies).
     /// On a filesystem that is no longer frozen: FsFreeze.NotFrozen, saying when if the timeout thawed it.
     /// </summary>
-    [Cmdlet(VerbsCommon.Reset, "FsFreezeTimeout", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsCommon.Reset, "FsFreezeTimeout", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(FreezeStatus))]
     public sealed class ResetFsFreezeTimeoutCommand : FsFreezePathCmdlet
     {
@@ -17,7 +17,7 @@ namespace FsFreeze.Commands
 
         /// <summary>The freeze whose timeout to reset, from Invoke-FsFreeze's objects.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
-        [ValidateNotNullOrEmpty]
+        [AllowEmptyString, AllowNull]
         public string? FreezeId { get; set; }
 
         [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]

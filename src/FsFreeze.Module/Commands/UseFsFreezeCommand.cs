@@ -12,7 +12,7 @@ namespace FsFreeze.Commands
     /// after the thaw, so nothing downstream (Out-File, a log, a redirection) can write to a filesystem that is
     /// still frozen. A timeout that fired while the scope ran is reported as FsFreeze.ThawedByTimeout.
     /// </summary>
-    [Cmdlet(VerbsOther.Use, "FsFreeze", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = LiteralPathSet)]
+    [Cmdlet(VerbsOther.Use, "FsFreeze", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(object))]
     public sealed class UseFsFreezeCommand : FsFreezeSetCmdlet
     {
