@@ -81,14 +81,35 @@ function Invoke-Build {
     Write-Host "Built FsFreeze $Version into $ModuleDir"
 }
 
+function Invoke-UnitTest {
+    # The xunit v3 project: the core's pure logic, no root needed, seconds. Its executable is the runner; the counts
+    # it prints join the Pester counts in the closing line, and a failure there fails the run like any other.
+    $project = Join-Path $Root 'tests/FsFreeze.Core.Tests/FsFreeze.Core.Tests.csproj'
+    $outDir = Join-Path $OutDir 'unit'
+    Invoke-Checked dotnet build $project -c $Configuration -o $outDir --nologo -v quiet
+    $lines = & (Join-Path $outDir 'FsFreeze.Core.Tests') -noColor 2>&1
+    $code = $LASTEXITCODE
+    $lines | Write-Host
+    $summary = $lines | Select-String 'Total: (\d+), Errors: (\d+), Failed: (\d+), Skipped: (\d+), Not Run: (\d+)' | Select-Object -Last 1
+    if (-not $summary) { throw "The unit tests printed no summary (exit code $code)." }
+    $g = $summary.Matches[0].Groups
+    $total, $errors, $failed, $skipped, $notRun = 1..5 | ForEach-Object { [int]$g[$_].Value }
+    # A skipped or not-run unit test counts as failed: none of them depends on the machine.
+    $bad = $errors + $failed + $skipped + $notRun
+    if ($code -ne 0 -and $bad -eq 0) { $bad = 1 }
+    [pscustomobject]@{ Passed = $total - $failed - $skipped - $notRun; Failed = $bad }
+}
+
 function Invoke-Test {
+    $unit = if (-not $Tag -or $Tag -contains 'Unit') { Invoke-UnitTest } else { [pscustomobject]@{ Passed = 0; Failed = 0 } }
     Invoke-Checked dotnet restore (Join-Path $Root 'tests/TestDependencies.csproj') --nologo -v quiet
     $pester = Join-Path (Get-NuGetPackagesFolder) 'pester/5.7.1/tools/Pester.psd1'
     if (-not (Test-Path $pester)) { throw "Pester was not restored: $pester is missing." }
     # $PSHOME/pwsh is the apphost both in an installed pwsh and in the dotnet tool (where the process is dotnet).
     $pwsh = Join-Path $PSHOME 'pwsh'
     $runner = Join-Path $Root 'tests/Invoke-Tests.ps1'
-    $runnerArgs = @('-NoProfile', '-NonInteractive', '-File', $runner, '-PesterPath', $pester, '-ModulePath', $ModuleDir)
+    $runnerArgs = @('-NoProfile', '-NonInteractive', '-File', $runner, '-PesterPath', $pester, '-ModulePath', $ModuleDir,
+        '-UnitPassed', $unit.Passed, '-UnitFailed', $unit.Failed)
     if ($Tag) { $runnerArgs += @('-Tag', ($Tag -join ',')) }
     # A child pwsh, so the tests import the module fresh and a crash there cannot take the build down with it.
     Invoke-Checked $pwsh @runnerArgs

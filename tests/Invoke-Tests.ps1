@@ -5,7 +5,10 @@
 param(
     [Parameter(Mandatory)][string] $PesterPath,
     [Parameter(Mandatory)][string] $ModulePath,
-    [string] $Tag
+    [string] $Tag,
+    # The xunit unit tests' counts (build.ps1 runs them first): one closing line for the whole run.
+    [int] $UnitPassed = 0,
+    [int] $UnitFailed = 0
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterPath -Force
@@ -36,8 +39,9 @@ finally {
 }
 
 # Containers that failed to run (a broken BeforeAll) count as failures too.
-$failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
+$failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount + $UnitFailed
+$passed = $result.PassedCount + $UnitPassed
 Write-Host ''
-Write-Host "$($result.PassedCount) passed, $failed failed, $($result.SkippedCount) skipped"
+Write-Host "$passed passed, $failed failed, $($result.SkippedCount) skipped"
 if ($failed -gt 0 -or $result.PassedCount -eq 0) { exit 1 }
 exit 0

@@ -395,7 +395,8 @@ namespace FsFreeze
         {
             if (Posix.HasSysAdmin()) return;
             throw new FsFreezeException(FreezeErrorKind.PermissionDenied, path,
-                $"Cannot {verb} '{path}': freezing, thawing and resetting need root (CAP_SYS_ADMIN in the initial user namespace). Run pwsh as root, for example 'sudo pwsh'. Get-FsFreezeStatus works without root.");
+                $"Cannot {verb} '{path}': {NativeError.Describe(Mono.Unix.Native.Errno.EPERM)}. Freezing, thawing and resetting need root (CAP_SYS_ADMIN in the initial user namespace; a container or 'unshare -Ur' root is not enough). Run pwsh as root, for example 'sudo pwsh'. Get-FsFreezeStatus works without root.",
+                new NativeException(Mono.Unix.Native.Errno.EPERM, NativeOperation.Freeze, path));
         }
 
         private static FsFreezeException TimedOut(FreezeRecord tomb, RecordedMember m, string path)
