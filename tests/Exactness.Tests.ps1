@@ -574,7 +574,7 @@ $null = Invoke-FsFreeze $env:X -TimeoutSec 30 -ErrorAction Stop
             $X = Add-Fs $ctx
             $Y = Add-Fs $ctx
             $dir = $env:FSFREEZE_STATE_DIR
-            $malformed = 'garbage.freeze', 'bad-enum.freeze', 'huge-ticks.freeze', 'z.freeze'
+            $malformed = 'garbage.frozen', 'bad-enum.frozen', 'huge-ticks.frozen', 'z.frozen'
             # Before anything else in the teardown: no cmdlet may meet the FIFO.
             $ctx.Pre.Add({ foreach ($n in $malformed) { Remove-Item -LiteralPath "$dir/$n" -Force -ErrorAction SilentlyContinue } })
             Protect-TestContext $ctx
@@ -586,10 +586,10 @@ $null = Invoke-FsFreeze $env:X -TimeoutSec 30 -ErrorAction Stop
                 $fake = $TemplateText.Replace($Status.FreezeId, "fake-$Kind").Replace($Status.MountPoint, "/nonexistent/fsx-$Kind")
                 $fake = [regex]::Replace($fake, "(?<![\d:])$([regex]::Escape($Status.Device))(?![\d:])", '4095:4095')
                 switch ($Kind) {
-                    'garbage' { [IO.File]::WriteAllText("$dir/garbage.freeze", "this is not an FsFreeze record`n`t`t((( `u{1} `n") }
-                    'bad-enum' { [IO.File]::WriteAllText("$dir/bad-enum.freeze", $fake.Replace('Frozen', 'Bogus')) }
-                    'huge-ticks' { [IO.File]::WriteAllText("$dir/huge-ticks.freeze", [regex]::Replace($fake, '(?<!\d)\d{15,19}(?!\d)', '9223372036854775807')) }
-                    'fifo' { Invoke-Native mkfifo "$dir/z.freeze" | Out-Null }
+                    'garbage' { [IO.File]::WriteAllText("$dir/garbage.frozen", "this is not an FsFreeze record`n`t`t((( `u{1} `n") }
+                    'bad-enum' { [IO.File]::WriteAllText("$dir/bad-enum.frozen", $fake.Replace('Frozen', 'Bogus')) }
+                    'huge-ticks' { [IO.File]::WriteAllText("$dir/huge-ticks.frozen", [regex]::Replace($fake, '(?<!\d)\d{15,19}(?!\d)', '9223372036854775807')) }
+                    'fifo' { Invoke-Native mkfifo "$dir/z.frozen" | Out-Null }
                 }
             }
         }
@@ -598,7 +598,7 @@ $null = Invoke-FsFreeze $env:X -TimeoutSec 30 -ErrorAction Stop
             @{ Kind = 'garbage'; Kinds = @('garbage') }
             @{ Kind = 'a bad enum value'; Kinds = @('bad-enum') }
             @{ Kind = 'huge ticks'; Kinds = @('huge-ticks') }
-            @{ Kind = 'a FIFO z.freeze'; Kinds = @('fifo') }
+            @{ Kind = 'a FIFO z.frozen'; Kinds = @('fifo') }
             @{ Kind = 'all four'; Kinds = @('garbage', 'bad-enum', 'huge-ticks', 'fifo') }
         ) {
             $null = Invoke-FsFreeze $X.MountPoint -TimeoutSec 30
