@@ -9,7 +9,7 @@
     CompanyName          = 'FsFreeze'
     Copyright            = '(c) FsFreeze contributors. MIT License.'
     Description          = 'Freeze and thaw mounted Linux filesystems (FIFREEZE/FITHAW) for consistent snapshots and backups, with a freeze timeout that thaws automatically when the freezer hangs or dies.'
-    PowerShellVersion    = '7.2'
+    PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('FsFreeze.format.ps1xml')
     CmdletsToExport      = @('Invoke-FsFreeze', 'Invoke-FsThaw', 'Use-FsFreeze', 'Reset-FsFreezeTimeout', 'Get-FsFreezeStatus')

@@ -96,13 +96,13 @@ function Send-Signal {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
-# The per-file state directory: a tmpfs of our own (it can never be frozen), a root-owned 0700 directory on it.
+# The per-file state directory: a tmpfs of our own (it can never be frozen), a root-owned 0755 directory on it.
 
 function New-StateRoot {
     <#
     .SYNOPSIS
         Mounts a tmpfs on a fresh /tmp/fsx-state.XXXXXX (mode 0755, so its parents never stop a non-root caller) and
-        makes 'state' (root, 0700) on it. Returns { Mount; Dir }.
+        makes 'state' (root, 0755, as FsFreeze makes it) on it. Returns { Mount; Dir }.
     #>
     param([string] $Size = '16m')
     $mount = (& mktemp -d /tmp/fsx-state.XXXXXX | Select-Object -Last 1).Trim()
@@ -115,7 +115,7 @@ function New-StateRoot {
 }
 
 function Reset-StateDirectory {
-    # Empties the directory (FIFOs included, which are never opened), or recreates it (root, 0700) if it is gone.
+    # Empties the directory (FIFOs included, which are never opened), or recreates it (root, 0755) if it is gone.
     param([Parameter(Mandatory)] [string] $Dir)
     if (Test-Path -LiteralPath $Dir) {
         Get-ChildItem -LiteralPath $Dir -Force -ErrorAction SilentlyContinue | Remove-Item -Recurse -Force -ErrorAction SilentlyContinue
@@ -124,7 +124,7 @@ function Reset-StateDirectory {
         [IO.Directory]::CreateDirectory($Dir) | Out-Null
     }
     & chown 0:0 $Dir
-    & chmod 0700 $Dir
+    & chmod 0755 $Dir   # as FsFreeze makes it: readable by all, so Get-FsFreezeStatus works without root
 }
 
 function Remove-StateRoot {

@@ -196,6 +196,12 @@ namespace FsFreeze
 
         public DateTime? ThawedAt { get; private set; }
 
+        /// <summary>Thawed elsewhere through FsFreeze (Invoke-FsThaw of this freeze): never FITHAW it again from here.</summary>
+        public void Release()
+        {
+            lock (_gate) { IsThawed = true; }
+        }
+
         public void Dispose()
         {
             lock (_gate)

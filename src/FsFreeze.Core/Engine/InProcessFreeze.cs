@@ -71,32 +71,43 @@ namespace FsFreeze
 
         protected override IReadOnlyList<ThawOutcome> ThawAllOnce(Action<string>? warn)
         {
-            var results = _set.ThawAll();
-            // Only now, after the thaw, the record says how it ended. Another process may have thawed a member
-            // through it meanwhile: update the stored record under the lock, not this process's copy.
+            // Under the store's lock, with the record as stored: a member another process (or this scope itself) already
+            // thawed through FsFreeze is let go, never thawed again (a new freeze of it by then would be someone else's).
+            IDisposable? held = null;
+            FreezeRecord record = _record;
             try
             {
-                using var _ = _store.Lock();
-                var record = _store.Load(Id, warn) is { IsHeld: true } stored ? stored : _record;
-                var outcomes = new List<ThawOutcome>();
-                foreach (var r in results)
-                {
-                    var rm = record.FindMember(r.Filesystem.Device) ?? RecordedMember.Of(r.Filesystem);
-                    rm.FrozenAtUtc ??= _set.Members.First(h => h.Filesystem.Device == r.Filesystem.Device).FrozenAt.ToUniversalTime();
-                    if (r.Error == null) { rm.State = FreezeState.Thawed; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
-                    else if (r.Error.Kind == FreezeErrorKind.NotFrozen) rm.State = FreezeState.Thawed; // thawed by someone else: never ours again
-                    outcomes.Add(ThawOutcome.For(rm, Id, r.Filesystem.RequestedPath, rm.ThawedAtUtc, r.Error));
-                }
-                if (record.Members.TrueForAll(m => m.State != FreezeState.Frozen)) _store.End(record, FreezeState.Thawed, warn);
-                else _store.Save(record);
-                return outcomes;
+                held = _store.Lock();
+                if (_store.Load(Id, warn) is FreezeRecord stored) record = stored;
             }
-            catch (FsFreezeException e)
+            catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+            using (held)
             {
-                // The thaw itself is done; only its record could not be written.
-                warn?.Invoke(e.Message);
-                return results.Select(r => ThawOutcome.For(RecordedMember.Of(r.Filesystem), Id, r.Filesystem.RequestedPath,
-                    r.ThawedAt?.ToUniversalTime(), r.Error)).ToList();
+                var outcomes = new List<ThawOutcome>();
+                for (int i = _set.Members.Count - 1; i >= 0; i--)
+                {
+                    var hm = _set.Members[i];
+                    var rm = record.FindMember(hm.Filesystem.Device) ?? RecordedMember.Of(hm.Filesystem);
+                    rm.FrozenAtUtc ??= hm.FrozenAt.ToUniversalTime();
+                    if (!record.IsHeld || rm.State != FreezeState.Frozen)
+                    {
+                        hm.Release();
+                        outcomes.Add(ThawOutcome.For(rm, Id, hm.Filesystem.RequestedPath, rm.ThawedAtUtc, null, alreadyThawed: true));
+                        continue;
+                    }
+                    var r = hm.Thaw();
+                    if (r.Error == null) { rm.State = FreezeState.Thawed; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
+                    else if (r.Error.Kind == FreezeErrorKind.NotFrozen) rm.State = FreezeState.Thawed; // thawed by another tool: never ours again
+                    outcomes.Add(ThawOutcome.For(rm, Id, hm.Filesystem.RequestedPath, rm.ThawedAtUtc, r.Error));
+                }
+                // Only now, after the thaw, the record says how it ended.
+                try
+                {
+                    if (record.IsHeld && record.Members.TrueForAll(m => m.State != FreezeState.Frozen)) _store.End(record, FreezeState.Thawed, warn);
+                    else if (record.IsHeld) _store.Save(record);
+                }
+                catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+                return outcomes;
             }
         }
 
