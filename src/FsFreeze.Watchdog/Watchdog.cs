@@ -302,14 +302,10 @@ namespace FsFreeze.Watchdog
         /// <summary>Thaws every member still held, last frozen first, and records each outcome. Caller holds _gate.</summary>
         private List<ThawResult> ThawHeldLocked(FreezeState how)
         {
-            var results = new List<ThawResult>();
-            for (int i = _held.Count - 1; i >= 0; i--)
+            var results = FreezeSet.ThawInReverse(_held);
+            foreach (var r in results)
             {
-                var m = _held[i];
-                if (m.IsThawed) continue;
-                var r = m.Thaw();
-                results.Add(r);
-                var rm = _record.FindMember(m.Filesystem.Device);
+                var rm = _record.FindMember(r.Filesystem.Device);
                 if (rm != null && r.Error == null) { rm.State = how; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
             }
             return results;
@@ -392,19 +388,16 @@ namespace FsFreeze.Watchdog
                 {
                     throw new FsFreezeException(FreezeErrorKind.NotFrozen, device, $"Freeze {_request.Id} does not hold device {device}.");
                 }
-                for (int i = _held.Count - 1; i >= 0; i--)
+                var one = device.Length > 0 ? _held.Find(m => m.Filesystem.Device == device) : null;
+                if (one != null && one.IsThawed)
                 {
-                    var m = _held[i];
-                    if (device.Length > 0 && m.Filesystem.Device != device) continue;
-                    if (m.IsThawed)
-                    {
-                        if (device.Length > 0) throw new FsFreezeException(FreezeErrorKind.NotFrozen, m.Filesystem.MountPoint, $"'{m.Filesystem.MountPoint}' is already thawed.");
-                        continue;
-                    }
-                    var r = m.Thaw();
-                    var rm = _record.FindMember(m.Filesystem.Device)!;
+                    throw new FsFreezeException(FreezeErrorKind.NotFrozen, one.Filesystem.MountPoint, $"'{one.Filesystem.MountPoint}' is already thawed.");
+                }
+                foreach (var r in FreezeSet.ThawInReverse(_held, device))
+                {
+                    var rm = _record.FindMember(r.Filesystem.Device)!;
                     if (r.Error == null) { rm.State = FreezeState.Thawed; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
-                    reports.Add(new MemberReport(rm.Device, rm.Identity, rm.State, m.FrozenAt.ToUniversalTime(), rm.ThawedAtUtc, r.Error));
+                    reports.Add(new MemberReport(rm.Device, rm.Identity, rm.State, rm.FrozenAtUtc ?? _held.Find(m => m.Filesystem.Device == rm.Device)?.FrozenAt.ToUniversalTime(), rm.ThawedAtUtc, r.Error));
                 }
             }
             // Before the reply: whoever asked may list the status next, and must not see this freeze any more.

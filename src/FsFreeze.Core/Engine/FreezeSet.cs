@@ -79,12 +79,21 @@ namespace FsFreeze
         }
 
         /// <summary>Thaws every held member, last frozen first; one failure does not stop the others.</summary>
-        public IReadOnlyList<ThawResult> ThawAll()
+        public IReadOnlyList<ThawResult> ThawAll() => ThawInReverse(_held);
+
+        /// <summary>
+        /// The one reverse-order thaw (this set's, the watchdog's, a scope's): last frozen first, so a parent thaws before
+        /// what is nested in it and an image's host before the loop filesystem on it. Members already thawed (or let go)
+        /// are skipped; with a device, only that member. One failure does not stop the others.
+        /// </summary>
+        public static List<ThawResult> ThawInReverse(IReadOnlyList<HeldMember> held, string device = "")
         {
-            var results = new List<ThawResult>(_held.Count);
-            for (int i = _held.Count - 1; i >= 0; i--)
+            var results = new List<ThawResult>(held.Count);
+            for (int i = held.Count - 1; i >= 0; i--)
             {
-                results.Add(_held[i].Thaw());
+                var m = held[i];
+                if (m.IsThawed || (device.Length > 0 && m.Filesystem.Device != device)) continue;
+                results.Add(m.Thaw());
             }
             return results;
         }

@@ -84,18 +84,20 @@ namespace FsFreeze
             using (held)
             {
                 var outcomes = new List<ThawOutcome>();
-                for (int i = _set.Members.Count - 1; i >= 0; i--)
+                foreach (var hm in _set.Members)
                 {
-                    var hm = _set.Members[i];
-                    var rm = record.FindMember(hm.Filesystem.Device) ?? RecordedMember.Of(hm.Filesystem);
-                    rm.FrozenAtUtc ??= hm.FrozenAt.ToUniversalTime();
-                    if (!record.IsHeld || rm.State != FreezeState.Frozen)
+                    var rm = record.FindMember(hm.Filesystem.Device);
+                    if (rm != null && (!record.IsHeld || rm.State != FreezeState.Frozen))
                     {
                         hm.Release();
                         outcomes.Add(ThawOutcome.For(rm, Id, hm.Filesystem.RequestedPath, rm.ThawedAtUtc, null, alreadyThawed: true));
-                        continue;
                     }
-                    var r = hm.Thaw();
+                }
+                foreach (var r in _set.ThawAll())
+                {
+                    var hm = _set.Members.First(m => m.Filesystem.Device == r.Filesystem.Device);
+                    var rm = record.FindMember(hm.Filesystem.Device) ?? RecordedMember.Of(hm.Filesystem);
+                    rm.FrozenAtUtc ??= hm.FrozenAt.ToUniversalTime();
                     if (r.Error == null) { rm.State = FreezeState.Thawed; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
                     else if (r.Error.Kind == FreezeErrorKind.NotFrozen) rm.State = FreezeState.Thawed; // thawed by another tool: never ours again
                     outcomes.Add(ThawOutcome.For(rm, Id, hm.Filesystem.RequestedPath, rm.ThawedAtUtc, r.Error));

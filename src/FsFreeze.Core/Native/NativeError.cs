@@ -43,7 +43,7 @@ namespace FsFreeze.Native
         public static string Describe(Errno errno)
         {
             string text;
-            lock (StrerrorGate) { text = Utf8.FromNative(strerror((int)errno)); }
+            lock (StrerrorGate) { text = Marshal.PtrToStringUTF8(strerror((int)errno)) ?? ""; }
             return $"{errno} ({text})";
         }
     }

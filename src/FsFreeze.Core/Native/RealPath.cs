@@ -20,21 +20,8 @@ namespace FsFreeze.Native
             {
                 throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Stat, path);
             }
-            try { return Utf8.FromNative(result); }
+            try { return Marshal.PtrToStringUTF8(result)!; }
             finally { free(result); }
-        }
-    }
-
-    internal static class Utf8
-    {
-        // netstandard2.0 has no PtrToStringUTF8.
-        public static string FromNative(IntPtr p)
-        {
-            int length = 0;
-            while (Marshal.ReadByte(p, length) != 0) length++;
-            var bytes = new byte[length];
-            Marshal.Copy(p, bytes, 0, length);
-            return System.Text.Encoding.UTF8.GetString(bytes);
         }
     }
 }
