@@ -34,6 +34,7 @@ try {
     $result = Invoke-Pester -Configuration $config
 }
 finally {
+    if ($env:FSFREEZE_TEST_KEEP_STATE) { Copy-Item -Recurse $stateDir $env:FSFREEZE_TEST_KEEP_STATE }
     & umount $stateDir
     Remove-Item -LiteralPath $stateDir -Force -ErrorAction SilentlyContinue
 }

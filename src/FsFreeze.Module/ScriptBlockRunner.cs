@@ -1,5 +1,4 @@
 using System.Collections.Generic;
-using System.Collections.ObjectModel;
 using System.Management.Automation;
 
 namespace FsFreeze.Commands
@@ -13,10 +12,12 @@ namespace FsFreeze.Commands
     internal static class ScriptBlockRunner
     {
         // '&' on the scriptblock object keeps it bound to the caller's session state; the argument stays one array.
-        private const string Wrapper = "param($fsFreezeBlock, $fsFreezeArgument) & $fsFreezeBlock $fsFreezeArgument *>&1";
+        // Each record goes into the sink as it comes, so what the scope wrote before a throw is kept, not lost.
+        private const string Wrapper = "param($fsFreezeBlock, $fsFreezeArgument, $fsFreezeSink) & $fsFreezeBlock $fsFreezeArgument *>&1 | ForEach-Object { $fsFreezeSink.Add($_) }";
 
-        public static Collection<PSObject> Invoke(PSCmdlet cmdlet, ScriptBlock block, object argument)
-            => cmdlet.InvokeCommand.InvokeScript(useLocalScope: true, ScriptBlock.Create(Wrapper), null, block, argument);
+        /// <summary>Runs the scope; everything it writes lands in <paramref name="sink"/>, also when it throws.</summary>
+        public static void Invoke(PSCmdlet cmdlet, ScriptBlock block, object argument, List<PSObject> sink)
+            => cmdlet.InvokeCommand.InvokeScript(useLocalScope: true, ScriptBlock.Create(Wrapper), null, block, argument, sink);
 
         /// <summary>Writes each collected item to the stream it came from.</summary>
         public static void WriteAll(PSCmdlet cmdlet, IEnumerable<PSObject> results)

@@ -85,8 +85,9 @@ namespace FsFreeze.Watchdog
             }
             catch (FsFreezeException e)
             {
-                _handshake.Send(new Failure(e).Format());
+                // The record goes before the answer: once the freezer hears "failed", no record of this freeze may remain.
                 _store.Delete(_request.Id);
+                _handshake.Send(new Failure(e).Format());
                 return 2;
             }
 
@@ -108,14 +109,16 @@ namespace FsFreeze.Watchdog
             {
                 var error = _workerError as FsFreezeException
                     ?? new FsFreezeException(FreezeErrorKind.IoError, FirstPath, _workerError.Message, _workerError);
-                _handshake.Send(new Failure(error).Format());
-                // All or nothing. What a failed rollback left frozen stays recorded, so it can be thawed as this freeze's.
+                // All or nothing. What a failed rollback left frozen stays recorded, so it can be thawed as this freeze's;
+                // anything else of this freeze is gone from the store before the freezer hears that it failed.
                 if (error.StillFrozen.Count == 0) _store.Delete(_request.Id);
                 else
                 {
                     _record.Members.RemoveAll(m => !error.StillFrozen.Contains(m.Device));
+                    foreach (var m in _record.Members) m.FrozenAtUtc ??= DateTime.UtcNow;
                     TrySave();
                 }
+                _handshake.Send(new Failure(error).Format());
                 return 1;
             }
 

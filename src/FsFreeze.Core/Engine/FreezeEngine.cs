@@ -64,7 +64,7 @@ namespace FsFreeze
                 RequireRoot(t.Path, "thaw");
                 var store = RecordStore.Locate();
                 var (record, member) = Find(store, t, warn);
-                if (record != null && member != null) return ThawMember(store, record, member, t, warn);
+                if (record != null && member != null) return ThawMember(store, record, member, t, warn, force);
                 if (t.FreezeId != null)
                 {
                     // The store may have lost it: a watchdog still listening under that id answers for itself.
@@ -259,7 +259,7 @@ namespace FsFreeze
             return best;
         }
 
-        private static ThawOutcome ThawMember(RecordStore store, FreezeRecord record, RecordedMember member, FreezeTarget t, Action<string>? warn)
+        private static ThawOutcome ThawMember(RecordStore store, FreezeRecord record, RecordedMember member, FreezeTarget t, Action<string>? warn, bool force = false)
         {
             if (!record.IsHeld || member.State != FreezeState.Frozen)
             {
@@ -290,14 +290,30 @@ namespace FsFreeze
                 {
                     var now = store.Load(record.Id, warn);
                     if (now != null && !now.IsHeld) return ThawMember(store, now, now.FindMember(member.Device, member.Identity) ?? member, t, warn);
-                    // It does not answer: stopped (SIGSTOP), hung, or killed. It must never thaw later (by then the
-                    // filesystem may be another tool's), so end it for sure, then thaw here.
+                    // It does not answer. Stopped (SIGSTOP): it must never thaw later (by then the filesystem may be
+                    // another tool's), so end it for sure, then thaw here. Running but silent (still freezing, or hung):
+                    // leave it to its deadline, and say how to end it.
                     if (record.Watchdog.IsAlive)
                     {
+                        if (!ProcessIdentity.IsStopped(record.Watchdog.Pid))
+                        {
+                            return ThawOutcome.For(member, record.Id, t.Path, null, new FsFreezeException(FreezeErrorKind.WatchdogFailed, t.Path,
+                                $"The watchdog (pid {record.Watchdog.Pid}) that holds '{member.MountPoint}' does not answer ({e.Message}): it may still be freezing, or be hung. It still thaws by its deadline. " +
+                                $"To thaw now: 'kill -KILL {record.Watchdog.Pid}', then Invoke-FsThaw again (it then thaws directly).", e));
+                        }
                         EndWatchdog(record.Watchdog);
-                        warn?.Invoke($"The watchdog (pid {record.Watchdog.Pid}) of freeze {record.Id} did not answer ({e.Message}); FsFreeze killed it so it can never thaw later, and thaws '{member.MountPoint}' itself.");
+                        warn?.Invoke($"The watchdog (pid {record.Watchdog.Pid}) of freeze {record.Id} was stopped (SIGSTOP) and could not answer; FsFreeze killed it so it can never thaw later, and thaws '{member.MountPoint}' itself.");
                     }
                 }
+            }
+            // Thawed here only if the record proves this freeze holds it: its holder recorded the member frozen, or the
+            // freezer still runs (a scope). A record whose holder died before that may name a freeze that never happened,
+            // and a FITHAW then could end another tool's.
+            if (member.FrozenAtUtc == null && !record.Freezer.IsAlive && !force)
+            {
+                return ThawOutcome.For(member, record.Id, t.Path, null, new FsFreezeException(FreezeErrorKind.WatchdogFailed, t.Path,
+                    $"Freeze {record.Id} of '{member.MountPoint}' ended without recording that it froze it: its {(record.ByWatchdog ? $"watchdog (pid {record.Watchdog.Pid})" : $"freezer (pid {record.Freezer.Pid})")} is gone. Nothing was thawed. " +
+                    $"If '{member.MountPoint}' is frozen and no other tool froze it, 'Invoke-FsThaw -LiteralPath {Quote(t.Path)} -Force' thaws it."));
             }
             Filesystem fs;
             try { fs = Resolve(t, member); }

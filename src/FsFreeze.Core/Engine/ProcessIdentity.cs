@@ -7,7 +7,7 @@ namespace FsFreeze
     /// A process named by pid and start time (field 22 of /proc/pid/stat), so a pid the kernel has reused
     /// for another process is not mistaken for the freezer or the watchdog.
     /// </summary>
-    public readonly struct ProcessIdentity
+    internal readonly struct ProcessIdentity
     {
         public ProcessIdentity(int pid, ulong startTime) { Pid = pid; StartTime = startTime; }
 
@@ -24,6 +24,19 @@ namespace FsFreeze
                 var now = ReadStartTime(Pid);
                 return now.HasValue && (StartTime == 0 || now.Value == StartTime);
             }
+        }
+
+        /// <summary>True when the process is stopped (SIGSTOP, or a debugger): it runs nothing until SIGCONT.</summary>
+        internal static bool IsStopped(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                int close = stat.LastIndexOf(')');
+                return close > 0 && close + 2 < stat.Length && (stat[close + 2] == 'T' || stat[close + 2] == 't');
+            }
+            catch (IOException) { return false; }
+            catch (UnauthorizedAccessException) { return false; }
         }
 
         /// <summary>Null when the process is gone (or is a zombie: it no longer runs anything).</summary>

@@ -1,6 +1,6 @@
 using System;
 using System.Collections.Generic;
-using System.Collections.ObjectModel;
+using System.Runtime.ExceptionServices;
 using System.Management.Automation;
 
 namespace FsFreeze.Commands
@@ -56,27 +56,31 @@ namespace FsFreeze.Commands
                 return; // stopped while freezing: what was frozen was thawed again
             }
 
-            Collection<PSObject>? output = null;
+            var output = new List<PSObject>();
+            Exception? thrown = null;
             using (handle)
             {
-                IReadOnlyList<ThawOutcome> outcomes;
                 using (new ThawOnTermination(handle))
                 {
                     try
                     {
                         // One argument, the array (InvokeScript's params would spread a bare array into one argument per filesystem).
-                        output = ScriptBlockRunner.Invoke(this, ScriptBlock, ToArray(handle.Members));
+                        ScriptBlockRunner.Invoke(this, ScriptBlock, ToArray(handle.Members), output);
+                    }
+                    catch (Exception e) when (e is not PipelineStoppedException)
+                    {
+                        thrown = e; // rethrown below, after the thaw and after what the scope wrote before it
                     }
                     finally
                     {
                         // Every way out: normal end, a throw, Ctrl+C (the engine stops the scriptblock), a stopped pipeline.
-                        outcomes = handle.ThawAll(warnings.Add);
-                        WriteAfterThaw(handle, outcomes, warnings);
+                        WriteAfterThaw(handle, handle.ThawAll(warnings.Add), warnings);
                     }
                 }
             }
             // Output and every other stream of the scope, only now that the set is thawed.
-            if (output != null) ScriptBlockRunner.WriteAll(this, output);
+            ScriptBlockRunner.WriteAll(this, output);
+            if (thrown != null) ExceptionDispatchInfo.Capture(thrown).Throw();
         }
 
         private void WriteAfterThaw(FreezeHandle handle, IReadOnlyList<ThawOutcome> outcomes, List<string> warnings)
