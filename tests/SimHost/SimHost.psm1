@@ -745,7 +745,7 @@ function Remove-SimHost {
         $loops = @($SimHost.Loops)
         foreach ($l in $loops) { if (Test-LoopAttachedToUs $l) { & losetup -d $l.Device 2>$null } }
         $detached = { -not @($loops | Where-Object { Test-LoopAttachedToUs $_ }) }
-        if (-not (Wait-Until $detached 10000)) {
+        if (-not (Wait-Until $detached 5000)) {
             foreach ($l in @($loops | Where-Object { Test-LoopAttachedToUs $_ })) {
                 # Still held: most likely an unmounted filesystem that stayed frozen. Mounting the device again reaches the
                 # same superblock; thaw it there, in a private mount namespace nobody else sees, and let it go.
