@@ -221,6 +221,9 @@ try {
                         UserMs = Get-Median ([double[]]@($rounds.UserMs))
                         WallMs = Get-Median ([double[]]@($mine.WallMs))
                         HoldRatio = [double]::NaN
+                        # Members paired by reverse order whose freeze and thaw came from one process through different
+                        # fds: 0 confirms the method thaws in reverse (fsfreeze(8) uses a process a call: never counted).
+                        FdMismatches = ($rounds.FdMismatches | Measure-Object -Sum).Sum
                     }
                     if (-not $base) { $base = $s }
                     $s.HoldRatio = Get-RatioOrNaN $s.SetHoldMs $base.SetHoldMs
