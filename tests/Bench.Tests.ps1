@@ -76,7 +76,11 @@ Describe 'build.ps1 -Task Bench -Quick' -Tag 'Bench' {
                 # Not against the sum: a freezer that froze members in parallel would hold less than the sum, rightly.
                 $s.SetHoldMs | Should -BeGreaterOrEqual $s.SlowestFreezeMs -Because "a set's hold contains each member's FIFREEZE ($($s.Method), $n)"
                 $s.SumFreezeMs | Should -BeGreaterOrEqual $s.SlowestFreezeMs
-                $s.FdMismatches | Should -Be 0 -Because "members are paired last frozen, first thawed: $($s.Method) must thaw in that order"
+                if ($s.Method -like 'raw C*' -or $s.Method -like 'Use-FsFreeze*' -or $s.Method -like '*watchdog*') {
+                    # These thaw through the fds they froze with, so the fds check the reverse pairing (Invoke-FsThaw
+                    # after an in-process freeze opens each member anew: its fds say nothing about order).
+                    $s.FdMismatches | Should -Be 0 -Because "members are paired last frozen, first thawed: $($s.Method) must thaw in that order"
+                }
             }
         }
     }

@@ -267,7 +267,9 @@ function Measure-FreezeWindow {
         exact whoever calls: the kernel allows one userspace freeze at a time, so its successful FIFREEZEs and FITHAWs
         alternate. -ThawOrder ByFd pairs a FITHAW with the FIFREEZE of the same process and fd in the round instead
         (exact when one process freezes and thaws through descriptors it keeps open; throws when that does not hold).
-        Each member's FdMatch says whether order pairing agrees with the fds ($null when two processes are involved).
+        Each member's FdMatch compares the fds when one process froze and thawed it: $true the same fd, $null two
+        processes. $false means either a wrong order or a process that thaws through a descriptor it opened anew
+        (Invoke-FsThaw after an in-process Invoke-FsFreeze -TimeoutSec 0 does: the freeze's fds are closed by then).
 
         Per round: SetHoldMs (first FIFREEZE entry to last FITHAW exit), UserMs (the part of the hold inside no
         FIFREEZE/FITHAW: for one pair, FIFREEZE exit to FITHAW entry), InCallsMs, FreezeSpanMs (first FIFREEZE entry

@@ -222,7 +222,9 @@ try {
                         WallMs = Get-Median ([double[]]@($mine.WallMs))
                         HoldRatio = [double]::NaN
                         # Members paired by reverse order whose freeze and thaw came from one process through different
-                        # fds: 0 confirms the method thaws in reverse (fsfreeze(8) uses a process a call: never counted).
+                        # fds. 0 confirms the reverse order for a method that thaws through the fds it froze with
+                        # (rawpair, Use-FsFreeze, the watchdog); Invoke-FsThaw after an in-process freeze opens each
+                        # member anew, so its members all count here; fsfreeze(8) uses a process a call: never counted.
                         FdMismatches = ($rounds.FdMismatches | Measure-Object -Sum).Sum
                     }
                     if (-not $base) { $base = $s }
