@@ -160,9 +160,13 @@ function Invoke-Bench {
     $benchDir = Join-Path $OutDir 'bench'
     $writerDir = Join-Path $benchDir 'StallWriter'
     Invoke-Checked dotnet publish (Join-Path $Root 'tests/Benchmarks/StallWriter/StallWriter.csproj') -c Release -o $writerDir --nologo -v quiet
+    # The raw ioctl pair the kernel-window section compares every method with: plain C, nothing between the ioctls.
+    $rawPair = Join-Path $benchDir 'rawpair'
+    New-Item -ItemType Directory -Force -Path $benchDir | Out-Null
+    Invoke-Checked gcc -O2 -Wall -Wextra -o $rawPair (Join-Path $Root 'tests/Benchmarks/RawPair/rawpair.c')
     $pwsh = Join-Path $PSHOME 'pwsh'
     $benchArgs = @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/Benchmarks/Invoke-Benchmark.ps1'),
-        '-ModulePath', $ModuleDir, '-WriterPath', (Join-Path $writerDir 'StallWriter'), '-OutDir', $benchDir)
+        '-ModulePath', $ModuleDir, '-WriterPath', (Join-Path $writerDir 'StallWriter'), '-OutDir', $benchDir, '-RawPairPath', $rawPair)
     if ($Quick) { $benchArgs += '-Quick' }
     # A child pwsh: the module is imported fresh, as a user would.
     Invoke-Checked $pwsh @benchArgs

@@ -8,10 +8,13 @@ BeforeAll {
     $writerDir = Join-Path $TestDrive 'writer'
     $publish = & dotnet publish (Join-Path $PSScriptRoot 'Benchmarks/StallWriter/StallWriter.csproj') -c Release -o $writerDir --nologo -v quiet 2>&1
     if ($LASTEXITCODE) { throw "Building the stall writer failed: $publish" }
+    $rawPair = Join-Path $TestDrive 'rawpair'
+    $gcc = & gcc -O2 -Wall -Wextra -o $rawPair (Join-Path $PSScriptRoot 'Benchmarks/RawPair/rawpair.c') 2>&1
+    if ($LASTEXITCODE) { throw "Building rawpair failed: $gcc" }
 
     $psi = [Diagnostics.ProcessStartInfo]::new((Get-PwshPath))
     foreach ($a in '-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'Benchmarks/Invoke-Benchmark.ps1'),
-        '-ModulePath', $env:FSFREEZE_TEST_MODULE, '-WriterPath', (Join-Path $writerDir 'StallWriter'), '-OutDir', $script:outDir, '-Quick') {
+        '-ModulePath', $env:FSFREEZE_TEST_MODULE, '-WriterPath', (Join-Path $writerDir 'StallWriter'), '-OutDir', $script:outDir, '-RawPairPath', $rawPair, '-Quick') {
         $psi.ArgumentList.Add($a)
     }
     $psi.UseShellExecute = $false
@@ -49,6 +52,37 @@ Describe 'build.ps1 -Task Bench -Quick' -Tag 'Bench' {
         $json.Dirty | ForEach-Object { $_.StallMs | Should -BeGreaterThan 0 }
         $json.Goals.Count | Should -BeGreaterOrEqual 5
         $json.Machine.Kernel | Should -Not -BeNullOrEmpty
+    }
+
+    It 'times every method''s freeze window in the kernel, against the raw C pair, and the sets' {
+        $json = Get-Content (Join-Path $script:outDir 'bench.json') -Raw | ConvertFrom-Json
+        $methods = 'raw C*', 'fsfreeze -f*', 'Invoke-FsFreeze -TimeoutSec 0*', 'Invoke-FsFreeze | Invoke-FsThaw*', 'Use-FsFreeze {} -TimeoutSec 0', 'Use-FsFreeze {} (watchdog*'
+        $pairs = @($json.KernelWindow.Pairs | Where-Object Type -EQ 'ext4')
+        $pairs.Count | Should -Be $methods.Count
+        foreach ($m in $methods) {
+            $p = $pairs | Where-Object Method -Like $m
+            $p | Should -Not -BeNullOrEmpty -Because "method $m"
+            $p.HoldMs | Should -BeGreaterThan 0
+            $p.WallMs | Should -BeGreaterThan $p.HoldMs -Because 'the wall window holds the whole kernel hold'
+            $p.UserMs | Should -BeLessThan $p.HoldMs
+            $p.N | Should -Be $json.KernelWindow.Config.PairReps
+        }
+        ($pairs | Where-Object Method -Like 'raw C*').HoldRatio | Should -Be 1
+        $json.Rows | Where-Object Group -EQ 'kernel hold, idle pair, ext4' | Should -HaveCount $methods.Count
+        foreach ($n in $json.KernelWindow.Config.SetCounts) {
+            $sets = @($json.KernelWindow.Sets | Where-Object Count -EQ $n)
+            $sets.Count | Should -Be $methods.Count
+            foreach ($s in $sets) {
+                # Not against the sum: a freezer that froze members in parallel would hold less than the sum, rightly.
+                $s.SetHoldMs | Should -BeGreaterOrEqual $s.SlowestFreezeMs -Because "a set's hold contains each member's FIFREEZE ($($s.Method), $n)"
+                $s.SumFreezeMs | Should -BeGreaterOrEqual $s.SlowestFreezeMs
+                if ($s.Method -like 'raw C*' -or $s.Method -like 'Use-FsFreeze*' -or $s.Method -like '*watchdog*') {
+                    # These thaw through the fds they froze with, so the fds check the reverse pairing (Invoke-FsThaw
+                    # after an in-process freeze opens each member anew: its fds say nothing about order).
+                    $s.FdMismatches | Should -Be 0 -Because "members are paired last frozen, first thawed: $($s.Method) must thaw in that order"
+                }
+            }
+        }
     }
 
     It 'draws the stall against dirty data as an SVG document' {

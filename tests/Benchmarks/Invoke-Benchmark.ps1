@@ -12,6 +12,8 @@ param(
     [Parameter(Mandatory)][string] $ModulePath,
     [Parameter(Mandatory)][string] $WriterPath,
     [Parameter(Mandatory)][string] $OutDir,
+    # tests/Benchmarks/RawPair/rawpair.c, compiled: the raw ioctl pair the kernel-window section compares with.
+    [Parameter(Mandatory)][string] $RawPairPath,
     # A few iterations and small sizes: checks the bench runs, says nothing about speed.
     [switch] $Quick
 )
@@ -405,6 +407,20 @@ try {
         foreach ($f in $many) { Remove-BenchFilesystem $f }
     }
 
+    # 7. The frozen window as the kernel sees it (tracefs syscall events; Measure-KernelWindow.ps1 makes, guards and
+    # removes its own filesystems): per method kernel hold, its user-space part and wall per pair against a raw C pair;
+    # sets with dirty data: set hold against the slowest member's FIFREEZE and against the sum. Prints its own tables.
+    $kernel = & (Join-Path $PSScriptRoot 'Measure-KernelWindow.ps1') -RawPairPath $RawPairPath -Quick:$Quick -PassThru
+    $allMountPoints.AddRange([string[]]@($kernel.Filesystems))
+    foreach ($type in @($kernel.Pairs.Type | Select-Object -Unique)) {
+        $group = "kernel hold, idle pair, $type"
+        foreach ($p in @($kernel.Pairs | Where-Object Type -EQ $type)) {
+            $null = Add-Row $group $p.Method $p.HoldSamplesMs -Baseline:($p.Method -like 'raw C*') `
+                -Note ("in user space {0} ms ({1} vs raw C); wall {2} ms ({3}x)" -f $p.UserMs.ToString('0.000'), $p.UserOverRawMs.ToString('+0.000;-0.000'), $p.WallMs.ToString('0.00'), $p.WallRatio.ToString('0.00'))
+        }
+        Complete-Group $group
+    }
+
     # Goals from issue 5, judged on this run's numbers.
     function Get-Row([string] $Group, [string] $Like) { $rows | Where-Object { $_.Group -eq $Group -and $_.Name -like $Like } | Select-Object -First 1 }
     $goals = [Collections.Generic.List[object]]::new()
@@ -440,6 +456,7 @@ try {
         Generated = $started.ToUniversalTime().ToString('o'); DurationSec = [Math]::Round(((Get-Date) - $started).TotalSeconds)
         Quick = [bool]$Quick; Machine = Get-MachineInfo; WriterThresholdMs = $WriterThresholdMs
         Rows = $rows; Dirty = $dirtyPoints; Goals = $goals; Filesystems = $allMountPoints
+        KernelWindow = [ordered]@{ Config = $kernel.Config; Pairs = $kernel.Pairs; Sets = $kernel.Sets; DurationSec = $kernel.DurationSec }
     }
     # NaN is not JSON: the skipped rows carry null instead.
     $jsonText = $result | ConvertTo-Json -Depth 6
