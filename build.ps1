@@ -86,7 +86,7 @@ function Invoke-UnitTest {
     # it prints join the Pester counts in the closing line, and a failure there fails the run like any other.
     $project = Join-Path $Root 'tests/FsFreeze.Core.Tests/FsFreeze.Core.Tests.csproj'
     $outDir = Join-Path $OutDir 'unit'
-    Invoke-Checked dotnet build $project -c $Configuration -o $outDir --nologo -v quiet
+    Invoke-Checked dotnet build $project -c $Configuration -o $outDir --nologo -v quiet | Out-Host
     $lines = & (Join-Path $outDir 'FsFreeze.Core.Tests') -noColor 2>&1
     $code = $LASTEXITCODE
     $lines | Write-Host
