@@ -10,7 +10,7 @@ namespace FsFreeze
     /// its own runtime). Freezing one of those can hang the shell in uninterruptible sleep on its next
     /// history write, temp file or assembly load, with nobody left to thaw.
     /// </summary>
-    public static class SessionGuard
+    internal static class SessionGuard
     {
         public static void Check(IReadOnlyList<Filesystem> members, MountTable table, IEnumerable<(string Path, string Why)> extra)
         {

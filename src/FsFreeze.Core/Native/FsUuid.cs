@@ -8,7 +8,7 @@ namespace FsFreeze.Native
     /// is reused (a loop device gets a new filesystem every test), a filesystem's UUID is not: records of past
     /// freezes are matched by both. It reads the superblock in memory and writes nothing, also when frozen.
     /// </summary>
-    public static class FsUuid
+    internal static class FsUuid
     {
         // _IOR(0x15, 0, struct fsuuid2 { __u8 len; __u8 uuid[16]; })
         private const ulong FS_IOC_GETFSUUID = 0x80111500;

@@ -8,7 +8,7 @@ namespace FsFreeze.Native
     /// /proc/self/mountinfo polls POLLPRI | POLLERR once after every mount, unmount, move or remount in the
     /// namespace (proc(5)); each poll that reports it also resets it, so every change is seen exactly once.
     /// </summary>
-    public sealed class MountChangeWatch : IDisposable
+    internal sealed class MountChangeWatch : IDisposable
     {
         private readonly FileDescriptorHandle _fd;
         private readonly Pollfd[] _poll = new Pollfd[1];

@@ -4,7 +4,7 @@ using Mono.Unix.Native;
 namespace FsFreeze.Native
 {
     /// <summary>Small libc calls the state directory and the process checks need.</summary>
-    public static class Posix
+    internal static class Posix
     {
         [DllImport("libc", EntryPoint = "mkdir", SetLastError = true)]
         private static extern int mkdir(string path, uint mode);

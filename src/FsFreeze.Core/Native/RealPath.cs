@@ -5,7 +5,7 @@ using Mono.Unix.Native;
 namespace FsFreeze.Native
 {
     /// <summary>realpath(3): the canonical path with every symlink resolved, which the mount table is keyed by.</summary>
-    public static class RealPath
+    internal static class RealPath
     {
         [DllImport("libc", EntryPoint = "realpath", SetLastError = true)]
         private static extern IntPtr realpath(string path /* LPStr is UTF-8 on Unix in .NET Core */, IntPtr resolved);

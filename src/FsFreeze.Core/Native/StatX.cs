@@ -8,7 +8,7 @@ namespace FsFreeze.Native
     /// safely, also in the NativeAOT watchdog. On a descriptor it tells which mount the descriptor really opened
     /// (STATX_MNT_ID): the one fact a path cannot change after the open.
     /// </summary>
-    public static class StatX
+    internal static class StatX
     {
         private const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000;
         private const uint STATX_BASIC_STATS = 0x7ff, STATX_MNT_ID = 0x1000;
