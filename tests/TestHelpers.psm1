@@ -25,7 +25,7 @@ function New-LoopFilesystem {
         Mount inside this existing directory (for nested mounts) instead of a new temp directory.
     #>
     param(
-        [ValidateSet('ext4', 'xfs', 'btrfs', 'tmpfs', 'ext2', 'ext3')]
+        [ValidateSet('ext4', 'xfs', 'btrfs', 'tmpfs', 'ext2', 'ext3', 'vfat')]
         [string] $Type = 'ext4',
         [string] $MountName = 'mnt',
         [int] $SizeMB = 0,
@@ -55,6 +55,7 @@ function New-LoopFilesystem {
         switch ($Type) {
             'xfs' { Invoke-Native mkfs.xfs -q -f @MkfsOption $fs.Image | Out-Null }
             'btrfs' { Invoke-Native mkfs.btrfs -q -f @MkfsOption $fs.Image | Out-Null }
+            'vfat' { Invoke-Native mkfs.vfat @MkfsOption $fs.Image | Out-Null }
             default { Invoke-Native "mkfs.$Type" -q -F @MkfsOption $fs.Image | Out-Null }
         }
         $fs.Loop = (Invoke-Native losetup -f --show $fs.Image | Select-Object -Last 1).Trim()
@@ -308,9 +309,11 @@ function Invoke-ChildPwsh {
         [Parameter(Mandatory)] [string] $Command,
         [hashtable] $Environment = @{},
         [string[]] $Prefix = @(),
-        [int] $TimeoutMs = 60000
+        [int] $TimeoutMs = 60000,
+        # Another pwsh than this one's (a copy that an unprivileged user can run).
+        [string] $PwshPath = (Get-PwshPath)
     )
-    $argv = @($Prefix) + @((Get-PwshPath), '-NoProfile', '-NonInteractive', '-Command', $Command)
+    $argv = @($Prefix) + @($PwshPath, '-NoProfile', '-NonInteractive', '-Command', $Command)
     $psi = [Diagnostics.ProcessStartInfo]::new($argv[0])
     foreach ($a in $argv[1..($argv.Count - 1)]) { $psi.ArgumentList.Add($a) }
     $psi.UseShellExecute = $false
@@ -426,3 +429,55 @@ function Get-ProcStat {
     [pscustomobject]@{ Pid = $ProcessId; State = $f[0]; Ppid = [int]$f[1]; Pgrp = [int]$f[2]; Session = [int]$f[3] }
 }
 Export-ModuleMember -Function Get-ProcStat
+
+function New-SpecialMount {
+    <#
+    .SYNOPSIS
+        A filesystem the kernel cannot freeze, mounted under a fresh temp directory: overlay (layers beside it),
+        proc, or FUSE (bindfs of a directory beside it). Torn down by Remove-LoopFilesystem (FUSE too: root may
+        umount it, and bindfs then exits).
+    #>
+    param([Parameter(Mandatory)][ValidateSet('overlay', 'proc', 'fuse')] [string] $Type)
+    $root = New-TestDirectory
+    $fs = [pscustomobject]@{ PSTypeName = 'FsFreeze.Test.LoopFilesystem'; Type = $Type; Root = $root; OwnsRoot = $true; Image = $null; Loop = $null
+        MountPoint = Join-Path $root 'mnt' }
+    try {
+        New-Item -ItemType Directory -Path $fs.MountPoint | Out-Null
+        switch ($Type) {
+            'overlay' {
+                foreach ($d in 'lower', 'upper', 'work') { New-Item -ItemType Directory -Path (Join-Path $root $d) | Out-Null }
+                Invoke-Native mount -t overlay overlay -o "lowerdir=$root/lower,upperdir=$root/upper,workdir=$root/work" $fs.MountPoint | Out-Null
+            }
+            'proc' { Invoke-Native mount -t proc proc $fs.MountPoint | Out-Null }
+            'fuse' {
+                New-Item -ItemType Directory -Path (Join-Path $root 'source') | Out-Null
+                Invoke-Native bindfs (Join-Path $root 'source') $fs.MountPoint | Out-Null
+            }
+        }
+        return $fs
+    }
+    catch {
+        Remove-LoopFilesystem $fs
+        throw
+    }
+}
+
+function New-UnprivilegedPwsh {
+    <#
+    .SYNOPSIS
+        What a real non-root user (uid and gid 65534, no groups) needs to run the module: a copy of this pwsh and
+        of the built module where that user can read them (root's home, which holds both, is closed to it), and a
+        HOME of its own. Returns Pwsh, Module, Home and Root; remove Root afterwards.
+    #>
+    $root = New-TestDirectory -Prefix 'fsfreeze-nobody'
+    Invoke-Native chmod 755 $root | Out-Null
+    Invoke-Native cp -r $PSHOME "$root/pwsh" | Out-Null
+    Invoke-Native cp -r $env:FSFREEZE_TEST_MODULE "$root/FsFreeze" | Out-Null
+    Invoke-Native chmod -R a+rX "$root/pwsh" "$root/FsFreeze" | Out-Null
+    New-Item -ItemType Directory -Path "$root/home" | Out-Null
+    Invoke-Native chown 65534:65534 "$root/home" | Out-Null
+    [pscustomobject]@{ Root = $root; Pwsh = "$root/pwsh/pwsh"; Module = "$root/FsFreeze"; Home = "$root/home"
+        Prefix = @('setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--') }
+}
+
+Export-ModuleMember -Function New-SpecialMount, New-UnprivilegedPwsh
