@@ -8,14 +8,18 @@
     fixture recorded (TestHelpers.psm1: Add-TeardownProblem), and whatever this run leaked: a mount, a loop device
     or a running fsfreeze-watchdog of its own. Leak checks look only at what this run made (the directories in its
     ledger, watchdogs carrying its ledger in their environment): other engineers' tests run on this machine too.
+    Pester runs in a child pwsh (-Inner): a test that crashes that process still leaves this one to count the crash
+    as a failure, and to find and clean up what the crash left behind.
 #>
 param(
     [Parameter(Mandatory)][string] $PesterPath,
     [Parameter(Mandatory)][string] $ModulePath,
-    [string] $Tag
+    [string] $Tag,
+    # Internal: run Pester in this process and write its counts to -ResultPath; the outer run does the rest.
+    [switch] $Inner,
+    [string] $ResultPath
 )
 $ErrorActionPreference = 'Stop'
-Import-Module $PesterPath -Force
 $env:FSFREEZE_TEST_MODULE = $ModulePath
 
 # Skips that depend on the machine, not on the code: each with the reason it may not run here. Any other skip fails.
@@ -25,48 +29,76 @@ $AllowedSkips = [ordered]@{
     'EOPNOTSUPP: vfat,*'                 = 'this kernel is built without vfat (not in /proc/filesystems), so no vfat can be mounted to try'
 }
 
+if ($Inner) {
+    Import-Module $PesterPath -Force
+    $config = New-PesterConfiguration
+    # The example runbook's own Pester tests live beside it in docs/examples/runbook.
+    $config.Run.Path = @($PSScriptRoot, (Join-Path $PSScriptRoot '../docs/examples/runbook'))
+    $config.Run.PassThru = $true
+    $config.Output.Verbosity = 'Detailed'
+    # Child pwsh processes write plain text: ANSI escapes in captured stderr make failure messages unreadable.
+    $env:NO_COLOR = '1'
+    $PSStyle.OutputRendering = 'PlainText'
+    if ($Tag) { $config.Filter.Tag = $Tag.Split(',') }
+
+    $result = Invoke-Pester -Configuration $config
+
+    $failures = [Collections.Generic.List[string]]::new()
+    # Skipped: only what the allowlist names, for its reason.
+    $allowedSkipped = 0
+    foreach ($t in @($result.Tests | Where-Object Result -EQ 'Skipped')) {
+        $key = @($AllowedSkips.Keys | Where-Object { $t.ExpandedPath -like $_ }) | Select-Object -First 1
+        if ($key) { $allowedSkipped++; Write-Host "Skipped (allowed: $($AllowedSkips[$key])): $($t.ExpandedPath)" }
+        else { $failures.Add("skipped, and no environment reason allows that: $($t.ExpandedPath)") }
+    }
+    # Selected but not run: a block whose setup failed, a container that never got to its tests.
+    foreach ($t in @($result.Tests | Where-Object { $_.ShouldRun -and -not $_.Executed -and $_.Result -notin 'Skipped', 'Failed' })) {
+        $failures.Add("selected but never ran: $($t.ExpandedPath)")
+    }
+    foreach ($c in @($result.Containers | Where-Object { $_.ShouldRun -and $_.Result -notin 'Passed', 'Failed' })) {
+        $failures.Add("test file did not run ($($c.Result)): $($c.Item)")
+    }
+    # Containers that failed to run (a broken BeforeAll) count as failures too.
+    [ordered]@{
+        Passed   = $result.PassedCount
+        Failed   = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
+        Skipped  = $allowedSkipped
+        Failures = @($failures)
+    } | ConvertTo-Json | Set-Content -LiteralPath $ResultPath
+    exit 0
+}
+
 # The run's ledger: directories the fixtures made (New-TestDirectory) and teardown problems (Add-TeardownProblem).
-# Children (child pwsh, fsfreeze-watchdog) inherit the variable: that is how this run knows its own watchdogs.
+# Children (the Pester process, child pwsh, fsfreeze-watchdog) inherit the variable: that is how this run knows its own.
 $ledgerDir = (& mktemp -d /tmp/fsfreeze-ledger.XXXXXX).Trim()
 $env:FSFREEZE_TEST_LEDGER = Join-Path $ledgerDir 'ledger.tsv'
 [IO.File]::WriteAllText($env:FSFREEZE_TEST_LEDGER, '')
+$resultPath = Join-Path $ledgerDir 'result.json'
 
-$config = New-PesterConfiguration
-# The example runbook's own Pester tests live beside it in docs/examples/runbook.
-$config.Run.Path = @($PSScriptRoot, (Join-Path $PSScriptRoot '../docs/examples/runbook'))
-$config.Run.PassThru = $true
-$config.Output.Verbosity = 'Detailed'
-# Child pwsh processes write plain text: ANSI escapes in captured stderr make failure messages unreadable.
-$env:NO_COLOR = '1'
-$PSStyle.OutputRendering = 'PlainText'
-if ($Tag) { $config.Filter.Tag = $Tag.Split(',') }
+$innerArgs = @('-NoProfile', '-NonInteractive', '-File', $PSCommandPath, '-PesterPath', $PesterPath, '-ModulePath', $ModulePath, '-Inner', '-ResultPath', $resultPath)
+if ($Tag) { $innerArgs += '-Tag', $Tag }
+& (Join-Path $PSHOME 'pwsh') @innerArgs
+$innerExit = $LASTEXITCODE
 
-$result = Invoke-Pester -Configuration $config
-
-$extraFailures = [Collections.Generic.List[string]]::new()
-
-# Skipped: only what the allowlist names, for its reason.
-$allowedSkipped = 0
-foreach ($t in @($result.Tests | Where-Object Result -EQ 'Skipped')) {
-    $key = @($AllowedSkips.Keys | Where-Object { $t.ExpandedPath -like $_ }) | Select-Object -First 1
-    if ($key) { $allowedSkipped++; Write-Host "Skipped (allowed: $($AllowedSkips[$key])): $($t.ExpandedPath)" }
-    else { $extraFailures.Add("skipped, and no environment reason allows that: $($t.ExpandedPath)") }
+$failures = [Collections.Generic.List[string]]::new()
+$passed = 0; $failed = 0; $skipped = 0
+if (Test-Path -LiteralPath $resultPath) {
+    $r = Get-Content -Raw -LiteralPath $resultPath | ConvertFrom-Json
+    $passed = $r.Passed; $failed = $r.Failed; $skipped = $r.Skipped
+    foreach ($f in $r.Failures) { $failures.Add($f) }
 }
-# Selected but not run: a block whose setup failed, a container that never got to its tests.
-foreach ($t in @($result.Tests | Where-Object { $_.ShouldRun -and -not $_.Executed -and $_.Result -notin 'Skipped', 'Failed' })) {
-    $extraFailures.Add("selected but never ran: $($t.ExpandedPath)")
-}
-foreach ($c in @($result.Containers | Where-Object { $_.ShouldRun -and $_.Result -notin 'Passed', 'Failed' })) {
-    $extraFailures.Add("test file did not run ($($c.Result)): $($c.Item)")
-}
+else { $failures.Add("the test process ended without its results (exit code $innerExit): it crashed; what it did not finish counts as this one failure") }
 
 # Teardown problems the fixtures recorded.
 $ledger = @(Get-Content -LiteralPath $env:FSFREEZE_TEST_LEDGER | ForEach-Object { , ($_ -split "`t", 2) })
-foreach ($p in $ledger | Where-Object { $_[0] -eq 'problem' }) { $extraFailures.Add("teardown: $($p[1])") }
+foreach ($p in $ledger | Where-Object { $_[0] -eq 'problem' }) { $failures.Add("teardown: $($p[1])") }
 
 # Leaks of this run: mounts and loop devices under its directories, watchdogs that carry its ledger.
 $dirs = @($ledger | Where-Object { $_[0] -eq 'dir' } | ForEach-Object { $_[1] } | Select-Object -Unique)
-$under = { param($path) foreach ($d in $dirs) { if ($path -eq $d -or $path.StartsWith("$d/")) { return $true } }; $false }
+function Test-Under([string] $Path) {
+    foreach ($d in $dirs) { if ($Path -eq $d -or $Path.StartsWith("$d/")) { return $true } }
+    $false
+}
 function Get-MountPoints {
     foreach ($line in [IO.File]::ReadAllLines('/proc/self/mountinfo')) {
         [regex]::Replace($line.Split(' ')[4], '\\([0-7]{3})', { param($m) [string][char][Convert]::ToInt32($m.Groups[1].Value, 8) })
@@ -84,24 +116,29 @@ function Get-RunWatchdogs {
         if ($environ.Split([char]0) -contains "FSFREEZE_TEST_LEDGER=$($env:FSFREEZE_TEST_LEDGER)") { $p }
     }
 }
-$leakedMounts = @(Get-MountPoints | Where-Object { & $under $_ } | Sort-Object Length -Descending)
-$leakedLoops = @(Get-LoopBackings | Where-Object { & $under $_.Backing })
 $leakedWatchdogs = @(Get-RunWatchdogs)
-foreach ($m in $leakedMounts) { $extraFailures.Add("leaked mount: $m") }
-foreach ($l in $leakedLoops) { $extraFailures.Add("leaked loop device: $($l.Name) ($($l.Backing))") }
-foreach ($w in $leakedWatchdogs) { $extraFailures.Add("leaked fsfreeze-watchdog: pid $($w.Id)") }
+$leakedMounts = @(Get-MountPoints | Where-Object { Test-Under $_ } | Sort-Object Length -Descending)
+$leakedLoops = @(Get-LoopBackings | Where-Object { Test-Under $_.Backing })
+foreach ($w in $leakedWatchdogs) { $failures.Add("leaked fsfreeze-watchdog: pid $($w.Id)") }
+foreach ($m in $leakedMounts) { $failures.Add("leaked mount: $m") }
+foreach ($l in $leakedLoops) { $failures.Add("leaked loop device: $($l.Name) ($($l.Backing))") }
 
-# Then clean up what leaked, so the machine is left as it was found: watchdogs thaw on SIGTERM; thaw before unmount.
+# Then clean up what leaked, so the machine is left as it was found. Thaw before anything else (a mount whose image
+# lives on another leaked mount first thaws that one), a watchdog thaws on SIGTERM, then unmount, deepest first.
+foreach ($m in $leakedMounts | Sort-Object Length) { & timeout 10 fsfreeze -u $m 2>$null }
 foreach ($w in $leakedWatchdogs) { & kill -TERM $w.Id 2>$null; [void]$w.WaitForExit(10000) }
 foreach ($m in $leakedMounts) { & timeout 10 fsfreeze -u $m 2>$null; & timeout 20 umount -l $m 2>$null }
-foreach ($l in $leakedLoops) { & timeout 20 losetup -d $l.Name 2>$null }
-foreach ($d in $dirs) { if ((Test-Path -LiteralPath $d) -and -not (Get-MountPoints | Where-Object { $_.StartsWith("$d/") })) { Remove-Item -LiteralPath $d -Recurse -Force -ErrorAction SilentlyContinue } }
+foreach ($l in @(Get-LoopBackings | Where-Object { Test-Under $_.Backing })) { & timeout 20 losetup -d $l.Name 2>$null }
+foreach ($d in $dirs) {
+    if ((Test-Path -LiteralPath $d) -and -not (Get-MountPoints | Where-Object { $_.StartsWith("$d/") })) {
+        Remove-Item -LiteralPath $d -Recurse -Force -ErrorAction SilentlyContinue
+    }
+}
 Remove-Item -LiteralPath $ledgerDir -Recurse -Force -ErrorAction SilentlyContinue
 
-# Containers that failed to run (a broken BeforeAll) count as failures too.
-$failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount + $extraFailures.Count
+$failed += $failures.Count
 Write-Host ''
-foreach ($f in $extraFailures) { Write-Host "[-] $f" }
-Write-Host "$($result.PassedCount) passed, $failed failed, $allowedSkipped skipped"
-if ($failed -gt 0 -or $result.PassedCount -eq 0) { exit 1 }
+foreach ($f in $failures) { Write-Host "[-] $f" }
+Write-Host "$passed passed, $failed failed, $skipped skipped"
+if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
 exit 0

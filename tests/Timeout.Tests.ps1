@@ -429,7 +429,8 @@ Describe 'A FIFREEZE that blocks past the deadline' -Tag 'Timeout' {
         # Never probe 'inner' here: a second FIFREEZE on it would block the test too.
         Test-IsFrozen $first.MountPoint | Should -BeFalse -Because 'the member frozen before the stuck one was thawed at the deadline'
         # The one watchdog this call started (a child of this process), still running: its worker is stuck in FIFREEZE.
-        $watchdog = @(Get-ChildProcessId $PID | ForEach-Object { Get-Process -Id $_ -ErrorAction SilentlyContinue } | Where-Object ProcessName -EQ 'fsfreeze-watchdog')
+        $watchdog = @(Get-ChildProcessId $PID | ForEach-Object { Get-Process -Id $_ -ErrorAction SilentlyContinue } |
+            Where-Object { $_.ProcessName -eq 'fsfreeze-watchdog' -and $_.StartTime -ge $started.AddSeconds(-1) })
         $watchdog.Count | Should -Be 1 -Because 'the watchdog waits for the stuck FIFREEZE to return, to thaw it'
         Wait-ProcessState -ProcessId $watchdog[0].Id -State D -TimeoutMs 5000 | Should -BeTrue -Because 'its worker sleeps in the blocked FIFREEZE'
 
