@@ -446,10 +446,16 @@ Describe 'Stopping Invoke-FsFreeze (Ctrl+C) while a FIFREEZE is blocked' -Tag 'T
         $inner = New-LoopFilesystem -Type ext4 -MountName 'inner' -Under $backing.MountPoint
         $first = New-LoopFilesystem -Type ext4 -MountName 'deep/er/first'
         $ps = $null
+        $async = $null
     }
     AfterEach {
         & fsfreeze -u $backing.MountPoint 2>$null
-        if ($ps) { $ps.Dispose() }
+        if ($ps) {
+            # Let the stopped (or finished) invocation end before disposing: disposing under a running batch crashed
+            # the test process once (its worker thread met a closed runspace).
+            if ($async) { [void]$async.AsyncWaitHandle.WaitOne(30000) }
+            $ps.Dispose()
+        }
         Stop-TestWatchdogs
         Remove-LoopFilesystem $first
         Remove-LoopFilesystem $inner
