@@ -74,6 +74,9 @@ $ledgerDir = (& mktemp -d /tmp/fsfreeze-ledger.XXXXXX).Trim()
 $env:FSFREEZE_TEST_LEDGER = Join-Path $ledgerDir 'ledger.tsv'
 [IO.File]::WriteAllText($env:FSFREEZE_TEST_LEDGER, '')
 $resultPath = Join-Path $ledgerDir 'result.json'
+# FsFreeze's state (records, sockets, tombstones) for this run alone: not /run/fsfreeze, which the machine and other
+# engineers' runs share. The module creates it (root, 0700) on first use; tests that need their own still set theirs.
+$env:FSFREEZE_STATE_DIR = Join-Path $ledgerDir 'state'
 
 $innerArgs = @('-NoProfile', '-NonInteractive', '-File', $PSCommandPath, '-PesterPath', $PesterPath, '-ModulePath', $ModulePath, '-Inner', '-ResultPath', $resultPath)
 if ($Tag) { $innerArgs += '-Tag', $Tag }
