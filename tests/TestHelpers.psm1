@@ -88,8 +88,13 @@ function Remove-LoopFilesystem {
             }
         }
         if ($Filesystem.Loop) {
-            & losetup -d $Filesystem.Loop 2>&1 | Out-Null
-            if ($LASTEXITCODE -ne 0) { $problems += "losetup -d $($Filesystem.Loop) failed" }
+            # Only while it is still ours: a device detached earlier may since carry another process's image.
+            $backing = try { [IO.File]::ReadAllText("/sys/block/$(Split-Path -Leaf $Filesystem.Loop)/loop/backing_file").Trim() -replace ' \(deleted\)$', '' } catch { $null }
+            if ($backing -and $backing -eq $Filesystem.Image) {
+                & losetup -d $Filesystem.Loop 2>&1 | Out-Null
+                if ($LASTEXITCODE -ne 0) { $problems += "losetup -d $($Filesystem.Loop) failed" }
+            }
+            elseif ($backing) { $problems += "$($Filesystem.Loop) no longer holds $($Filesystem.Image) (now $backing): left alone" }
         }
         if ($Filesystem.OwnsRoot -and (Test-Path $Filesystem.Root)) {
             if (-not (Get-Mounts | Where-Object { $_.StartsWith("$($Filesystem.Root)/") })) {
