@@ -372,7 +372,7 @@ Describe 'A real non-root user (uid 65534)' -Tag 'Errors' {
 
     It 'gets FsFreeze.PermissionDenied (EPERM) from Invoke-FsFreeze and Use-FsFreeze without a timeout, and freezes nothing' {
         $r = Invoke-ChildPwsh -PwshPath $nobody.Pwsh -Prefix $nobody.Prefix -Environment @{
-            HOME = $nobody.Home; TMPDIR = $nobody.Home; MOD = $nobody.Module; MP = $fs.MountPoint; FSFREEZE_TEST_HELPERS = "$PSScriptRoot/TestHelpers.psm1"
+            HOME = $nobody.Home; TMPDIR = $nobody.Home; MOD = $nobody.Module; MP = $fs.MountPoint; FSFREEZE_TEST_HELPERS = $nobody.Helpers
         } -Command @'
 Import-Module "$env:MOD/FsFreeze.psd1"
 Import-Module "$env:FSFREEZE_TEST_HELPERS"

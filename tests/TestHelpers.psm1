@@ -478,10 +478,11 @@ function New-UnprivilegedPwsh {
     Invoke-Native chmod 755 $root | Out-Null
     Invoke-Native cp -r $PSHOME "$root/pwsh" | Out-Null
     Invoke-Native cp -r $env:FSFREEZE_TEST_MODULE "$root/FsFreeze" | Out-Null
-    Invoke-Native chmod -R a+rX "$root/pwsh" "$root/FsFreeze" | Out-Null
+    Invoke-Native cp "$PSScriptRoot/TestHelpers.psm1" "$root/TestHelpers.psm1" | Out-Null   # the clone may be closed to it too
+    Invoke-Native chmod -R a+rX "$root/pwsh" "$root/FsFreeze" "$root/TestHelpers.psm1" | Out-Null
     New-Item -ItemType Directory -Path "$root/home" | Out-Null
     Invoke-Native chown 65534:65534 "$root/home" | Out-Null
-    [pscustomobject]@{ Root = $root; Pwsh = "$root/pwsh/pwsh"; Module = "$root/FsFreeze"; Home = "$root/home"
+    [pscustomobject]@{ Root = $root; Pwsh = "$root/pwsh/pwsh"; Module = "$root/FsFreeze"; Home = "$root/home"; Helpers = "$root/TestHelpers.psm1"
         Prefix = @('setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--') }
 }
 
