@@ -102,15 +102,17 @@ function Test-Under([string] $Path) {
     foreach ($d in $dirs) { if ($Path -eq $d -or $Path.StartsWith("$d/")) { return $true } }
     $false
 }
-function Get-MountPoints {
+function Get-MountTable {
+    # Mount point and device (maj:min) of every mount, unescaped.
     foreach ($line in [IO.File]::ReadAllLines('/proc/self/mountinfo')) {
-        [regex]::Replace($line.Split(' ')[4], '\\([0-7]{3})', { param($m) [string][char][Convert]::ToInt32($m.Groups[1].Value, 8) })
+        $f = $line.Split(' ')
+        [pscustomobject]@{ Device = $f[2]; MountPoint = [regex]::Replace($f[4], '\\([0-7]{3})', { param($m) [string][char][Convert]::ToInt32($m.Groups[1].Value, 8) }) }
     }
 }
 function Get-LoopBackings {
-    foreach ($line in (& losetup -l -n -O 'NAME,BACK-FILE' 2>$null)) {
-        $name, $backing = "$line".Trim() -split '\s+', 2
-        if ($backing) { [pscustomobject]@{ Name = $name; Backing = ($backing -replace ' \(deleted\)$', '') } }
+    foreach ($line in (& losetup -l -n -O 'NAME,BACK-MAJ:MIN,BACK-FILE' 2>$null)) {
+        $name, $backingDevice, $backing = "$line".Trim() -split '\s+', 3
+        if ($backing) { [pscustomobject]@{ Name = $name; BackingDevice = $backingDevice; Backing = ($backing -replace ' \(deleted\)$', '') } }
     }
 }
 function Get-RunWatchdogs {
@@ -120,20 +122,28 @@ function Get-RunWatchdogs {
     }
 }
 $leakedWatchdogs = @(Get-RunWatchdogs)
-$leakedMounts = @(Get-MountPoints | Where-Object { Test-Under $_ } | Sort-Object Length -Descending)
-$leakedLoops = @(Get-LoopBackings | Where-Object { Test-Under $_.Backing })
+$leakedMountEntries = @(Get-MountTable | Where-Object { Test-Under $_.MountPoint } | Sort-Object { $_.MountPoint.Length } -Descending)
+$leakedMounts = @($leakedMountEntries.MountPoint)
+# A loop device is this run's when its image lies under the run's directories, or on a filesystem of the run's that
+# leaked (its path may no longer show that once that filesystem is unmounted lazily).
+$leakedDevices = @($leakedMountEntries.Device)
+$leakedLoops = @(Get-LoopBackings | Where-Object { (Test-Under $_.Backing) -or ($leakedDevices -contains $_.BackingDevice) })
 foreach ($w in $leakedWatchdogs) { $failures.Add("leaked fsfreeze-watchdog: pid $($w.Id)") }
 foreach ($m in $leakedMounts) { $failures.Add("leaked mount: $m") }
 foreach ($l in $leakedLoops) { $failures.Add("leaked loop device: $($l.Name) ($($l.Backing))") }
 
 # Then clean up what leaked, so the machine is left as it was found. Thaw before anything else (a mount whose image
-# lives on another leaked mount first thaws that one), a watchdog thaws on SIGTERM, then unmount, deepest first.
+# lives on another leaked mount: that one first), a watchdog thaws on SIGTERM, then unmount deepest first, and detach
+# the loop devices found above (found before the unmount: a lazy unmount hides where their images live), a device
+# whose image lives on another leaked loop device first.
 foreach ($m in $leakedMounts | Sort-Object Length) { & timeout 10 fsfreeze -u $m 2>$null }
 foreach ($w in $leakedWatchdogs) { & kill -TERM $w.Id 2>$null; [void]$w.WaitForExit(10000) }
 foreach ($m in $leakedMounts) { & timeout 10 fsfreeze -u $m 2>$null; & timeout 20 umount -l $m 2>$null }
-foreach ($l in @(Get-LoopBackings | Where-Object { Test-Under $_.Backing })) { & timeout 20 losetup -d $l.Name 2>$null }
+$loopDevices = @($leakedLoops | ForEach-Object { (& lsblk -dn -o MAJ:MIN $_.Name 2>$null) -replace '\s', '' })
+$ordered = @($leakedLoops | Where-Object { $loopDevices -contains $_.BackingDevice }) + @($leakedLoops | Where-Object { $loopDevices -notcontains $_.BackingDevice })
+foreach ($l in $ordered) { & timeout 20 losetup -d $l.Name 2>$null }
 foreach ($d in $dirs) {
-    if ((Test-Path -LiteralPath $d) -and -not (Get-MountPoints | Where-Object { $_.StartsWith("$d/") })) {
+    if ((Test-Path -LiteralPath $d) -and -not (Get-MountTable | Where-Object { $_.MountPoint.StartsWith("$d/") })) {
         Remove-Item -LiteralPath $d -Recurse -Force -ErrorAction SilentlyContinue
     }
 }
