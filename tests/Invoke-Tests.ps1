@@ -123,10 +123,10 @@ function Get-RunWatchdogs {
 }
 $leakedWatchdogs = @(Get-RunWatchdogs)
 $leakedMountEntries = @(Get-MountTable | Where-Object { Test-Under $_.MountPoint } | Sort-Object { $_.MountPoint.Length } -Descending)
-$leakedMounts = @($leakedMountEntries.MountPoint)
+$leakedMounts = @($leakedMountEntries | ForEach-Object MountPoint)
 # A loop device is this run's when its image lies under the run's directories, or on a filesystem of the run's that
 # leaked (its path may no longer show that once that filesystem is unmounted lazily).
-$leakedDevices = @($leakedMountEntries.Device)
+$leakedDevices = @($leakedMountEntries | ForEach-Object Device)
 $leakedLoops = @(Get-LoopBackings | Where-Object { (Test-Under $_.Backing) -or ($leakedDevices -contains $_.BackingDevice) })
 foreach ($w in $leakedWatchdogs) { $failures.Add("leaked fsfreeze-watchdog: pid $($w.Id)") }
 foreach ($m in $leakedMounts) { $failures.Add("leaked mount: $m") }
