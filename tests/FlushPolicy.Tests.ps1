@@ -89,8 +89,11 @@ Describe 'The flush before FIFREEZE, as a writer sees it (timeout <TimeoutSec>)'
         $child = Start-BackgroundPwsh -Environment @{ MP = $member.MountPoint; T = "$TimeoutSec"; NOFLUSH = ($Flush ? '' : '1') } -Command @'
 $ErrorActionPreference = 'Stop'
 Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+'freezing'
 Invoke-FsFreeze -Path $env:MP -TimeoutSec ([int]$env:T) -NoFlush:([bool]$env:NOFLUSH) | Invoke-FsThaw | ForEach-Object State
 '@
+        # Only from here on is a long uninterruptible sleep the write-back: before it, pwsh may wait on its own disk reads.
+        Read-BackgroundLine $child -TimeoutMs 60000 | Should -Be 'freezing'
         $freezer = Wait-FreezerBlocked $child $TimeoutSec
         $freezer | Should -Not -BeNullOrEmpty -Because "the write-back waits on the frozen backing filesystem ($($child.StdErr.Wait(0) ? $child.StdErr.Result : ''))"
 

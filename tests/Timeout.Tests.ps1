@@ -50,7 +50,8 @@ BeforeAll {
     function Stop-TestWatchdogs {
         # SIGTERM to the watchdogs recorded in this test's state directory: each thaws what it holds, then exits.
         foreach ($file in Get-ChildItem $script:StateDir -Filter '*.freeze' -ErrorAction SilentlyContinue) {
-            $line = Get-Content $file.FullName | Where-Object { $_ -like "watchdog`t*" } | Select-Object -First 1
+            # The watchdog may remove its record between the listing and this read.
+            $line = Get-Content -LiteralPath $file.FullName -ErrorAction SilentlyContinue | Where-Object { $_ -like "watchdog`t*" } | Select-Object -First 1
             $watchdogPid = if ($line) { [int]($line -split "`t")[1] } else { 0 }
             if ($watchdogPid -gt 0) {
                 & kill -TERM $watchdogPid 2>$null
