@@ -2,17 +2,11 @@
 # docs/examples/ansible/snapshot.yml run by the real ansible-playbook against localhost, on loop filesystems this
 # test creates and passes in as extra vars. Every run is bounded by timeout(1); teardown thaws whatever is left.
 
-BeforeDiscovery {
-    Import-Module $env:FSFREEZE_TEST_MODULE/FsFreeze.psd1 -Force
-    # -TimeoutSec comes with the timeout branch; until it is merged the play runs with the cmdlet's default.
-    $HasTimeout = (Get-Command Invoke-FsFreeze).Parameters.ContainsKey('TimeoutSec')
-}
-
 BeforeAll {
     Import-Module $env:FSFREEZE_TEST_MODULE/FsFreeze.psd1 -Force
     Import-Module $PSScriptRoot/TestHelpers.psm1 -Force
     $Playbook = Join-Path $PSScriptRoot '../docs/examples/ansible/snapshot.yml'
-    $TimeoutVar = if ((Get-Command Invoke-FsFreeze).Parameters.ContainsKey('TimeoutSec')) { 30 } else { '' }
+    $TimeoutVar = 30   # the play passes it as -TimeoutSec: a renamed parameter fails the play, and the test
 
     function Invoke-Playbook([hashtable] $ExtraVars, [string] $Work) {
         $vars = @{
@@ -47,7 +41,7 @@ Describe 'The Ansible example playbook' -Tag 'Ansible' {
     BeforeAll {
         $ext4 = New-LoopFilesystem -Type ext4 -MountName 'ext4data'   # distinct image names: the copies share one folder
         $xfs = New-LoopFilesystem -Type xfs -MountName 'xfsdata'
-        $work = (Invoke-Native mktemp -d /tmp/fsfreeze-ansible.XXXXXX | Select-Object -Last 1).Trim()
+        $work = New-TestDirectory -Prefix 'fsfreeze-ansible'
     }
     AfterEach {
         # Keep the tests independent: a failed run must not leave the next one a frozen filesystem (each It has
@@ -80,7 +74,7 @@ Describe 'The Ansible example playbook' -Tag 'Ansible' {
         Join-Path $snapshots (Split-Path $xfs.Image -Leaf) | Should -Exist
     }
 
-    It 'passes -TimeoutSec: the freeze reports the timeout it was given' -Skip:(-not $HasTimeout) {
+    It 'passes -TimeoutSec: the freeze reports the timeout it was given' {
         $snapshots = New-Item -ItemType Directory (Join-Path $work 'timeout')
         $run = Invoke-Playbook @{ fsfreeze_paths = @($ext4.MountPoint); snapshot_sources = @($ext4.Image); snapshot_dir = $snapshots.FullName } $work
         $run.ExitCode | Should -Be 0 -Because $run.Output

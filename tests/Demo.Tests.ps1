@@ -9,10 +9,10 @@ BeforeAll {
     function Start-Demo {
         # env --default-signal=INT: a pwsh started from a background job inherits SIGINT ignored, and .NET then
         # never sees Ctrl+C; the interrupt test needs it delivered. env execs pwsh, so the pid is pwsh's.
-        param([string] $TempParent, [string[]] $ExtraArgs = @())
+        param([string] $TempParent, [string[]] $ExtraArgs = @(), [string] $ModulePath = $env:FSFREEZE_TEST_MODULE)
         $psi = [Diagnostics.ProcessStartInfo]::new('env')
         $arguments = @('--default-signal=INT', (Get-PwshPath), '-NoProfile', '-NonInteractive', '-File', $script:DemoScript,
-            '-ModulePath', $env:FSFREEZE_TEST_MODULE, '-TempParent', $TempParent) + $ExtraArgs
+            '-ModulePath', $ModulePath, '-TempParent', $TempParent) + $ExtraArgs
         foreach ($a in $arguments) { $psi.ArgumentList.Add($a) }
         $psi.UseShellExecute = $false
         $psi.RedirectStandardOutput = $true
@@ -81,7 +81,7 @@ BeforeAll {
 
 Describe 'The consistent-backup demo' -Tag 'Demo' {
     BeforeEach {
-        $parent = (Invoke-Native mktemp -d /tmp/fsfreeze-demotest.XXXXXX | Select-Object -Last 1).Trim()
+        $parent = New-TestDirectory -Prefix 'fsfreeze-demotest'
         $demo = $null
     }
     AfterEach {
@@ -106,6 +106,29 @@ Describe 'The consistent-backup demo' -Tag 'Demo' {
 
         Get-Process -Id (Get-WriterPid $demo) -ErrorAction SilentlyContinue | Should -BeNullOrEmpty -Because 'the writer is stopped'
         Get-DemoLeftovers $parent | Should -BeNullOrEmpty
+    }
+
+    It 'exits 1 and says NOT consistent when its "frozen" copy is not frozen (a stand-in Use-FsFreeze that does not freeze)' {
+        # The demo's verdict must be able to fail: give it a module whose Use-FsFreeze only runs the scriptblock, so
+        # the copy is taken during the writes like the unfrozen one.
+        $stub = Join-Path $parent 'stub-module'
+        New-Item -ItemType Directory $stub | Out-Null
+        Set-Content (Join-Path $stub 'FsFreeze.psm1') @'
+function Use-FsFreeze {
+    [CmdletBinding()]
+    param([string[]] $Path, [scriptblock] $ScriptBlock, [int] $TimeoutSec)
+    & $ScriptBlock ([pscustomobject]@{ MountPoint = $Path[0]; FreezeTime = [TimeSpan]::FromMilliseconds(1) })
+}
+'@
+        Set-Content (Join-Path $stub 'FsFreeze.psd1') "@{ RootModule = 'FsFreeze.psm1'; ModuleVersion = '0.0.1'; FunctionsToExport = 'Use-FsFreeze' }"
+        $demo = Start-Demo -TempParent $parent -ModulePath $stub
+        Read-DemoOutput $demo -TimeoutMs 240000 | Out-Null
+        $demo.Process.WaitForExit(30000) | Should -BeTrue -Because 'the demo is bounded'
+        $output = $demo.Lines -join "`n"
+        $demo.Process.ExitCode | Should -Be 1 -Because "the demo said:`n$output`n$($demo.Errors.Result)"
+        $output | Should -Match '(?m)^Result      : the frozen snapshot is NOT consistent\.$'
+        $output | Should -Not -Match '(?m)^Frozen snapshot .*: clean:'
+        Get-DemoLeftovers $parent | Where-Object { $_ -notlike "file $stub*" } | Should -BeNullOrEmpty
     }
 
     It 'thaws and cleans up when interrupted (Ctrl+C) while frozen, and exits non-zero' {

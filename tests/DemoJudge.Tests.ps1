@@ -78,7 +78,7 @@ Describe 'Format-Verdict' -Tag 'Demo' {
 Describe 'Test-Snapshot on real ext4 images' -Tag 'Demo' {
     BeforeEach {
         $fs = New-LoopFilesystem -Type ext4
-        $work = (Invoke-Native mktemp -d /tmp/fsfreeze-judge.XXXXXX | Select-Object -Last 1).Trim()
+        $work = New-TestDirectory -Prefix 'fsfreeze-judge'
         Set-Content -LiteralPath (Join-Path $fs.MountPoint 'a.txt') -Value 'kept' -NoNewline
         Invoke-Native sync | Out-Null
         $expected = @(

@@ -7,13 +7,10 @@ BeforeAll {
     Import-Module $PSScriptRoot/TestHelpers.psm1 -Force
 
     function Switch-LoopFilesystem($Fs) {
-        # Unmount the old filesystem and put a freshly made one on the SAME loop device and mount point.
+        # Unmount the old filesystem and make a new one on the SAME loop device, mounted at the same point. The device
+        # stays attached: detached, its number could be taken by another process on this machine before we got it back.
         Invoke-Native umount $Fs.MountPoint | Out-Null
-        Invoke-Native losetup -d $Fs.Loop | Out-Null
-        $Fs.Image = "$($Fs.Image).second"
-        Invoke-Native truncate -s 64M $Fs.Image | Out-Null
-        Invoke-Native mkfs.ext4 -q -F $Fs.Image | Out-Null
-        Invoke-Native losetup $Fs.Loop $Fs.Image | Out-Null
+        Invoke-Native mkfs.ext4 -q -F $Fs.Loop | Out-Null
         Invoke-Native mount $Fs.Loop $Fs.MountPoint | Out-Null
     }
 }

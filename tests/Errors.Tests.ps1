@@ -266,3 +266,155 @@ Describe 'Rollback thaws only what this call froze' -Tag 'Errors' {
         finally { & fsfreeze -u $theirs.MountPoint 2>$null }
     }
 }
+
+Describe 'EOPNOTSUPP: <_>, which the kernel cannot freeze' -Tag 'Errors' -ForEach 'tmpfs', 'overlay', 'proc', 'vfat', 'fuse' {
+    BeforeAll {
+        # A kernel built without a filesystem cannot mount it (this one has no vfat): that alone may skip the test.
+        $known = @(Get-Content /proc/filesystems | ForEach-Object { ($_ -split '\s+')[-1] })
+        $inKernel = $_ -eq 'fuse' -or $known -contains $_
+        $fs = if (-not $inKernel) { $null } elseif ($_ -in 'tmpfs', 'vfat') { New-LoopFilesystem -Type $_ } else { New-SpecialMount -Type $_ }
+        $fstype = if ($fs) { (& findmnt -n -o FSTYPE --mountpoint $fs.MountPoint).Trim() }
+    }
+    AfterAll { Remove-LoopFilesystem $fs }
+
+    It 'is FsFreeze.NotSupported, naming the type, for Invoke-FsFreeze and Use-FsFreeze' {
+        if (-not $inKernel) { Set-ItResult -Skipped -Because "this kernel has no $_ (not in /proc/filesystems)"; return }
+        # The fixture is what it claims: mounted with that type, and fsfreeze(8) gets EOPNOTSUPP from the kernel.
+        $fstype | Should -BeLike "$($_ -replace 'fuse', 'fuse*')"
+        (& env LC_ALL=C fsfreeze -f $fs.MountPoint 2>&1) -join ' ' | Should -BeLike '*freeze failed: Operation not supported*'
+
+        Invoke-FsFreeze -Path $fs.MountPoint -TimeoutSec 0 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err.Count | Should -Be 1
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotSupported|NotImplemented|$($fs.MountPoint)"
+        $err[0].Exception.Message | Should -BeLike "*'$($fs.MountPoint)' ($fstype on *EOPNOTSUPP*cannot be frozen*Nothing was frozen."
+
+        $ran = [ref] $false
+        $caught = $null
+        try { Use-FsFreeze -Path $fs.MountPoint -ScriptBlock { $ran.Value = $true } } catch { $caught = $_ }
+        $caught | Get-ErrorSummary | Should -Be "FsFreeze.NotSupported|NotImplemented|$($fs.MountPoint)"
+        $ran.Value | Should -BeFalse
+    }
+}
+
+Describe 'EIO: a filesystem whose device fails its writes' -Tag 'Errors' {
+    BeforeAll {
+        # An ext4 image, sparse, on a 16 MB tmpfs: 20 MB of unsynced data cannot reach it, so the flush or the
+        # FIFREEZE that writes it back gets EIO from the loop device.
+        $small = New-LoopFilesystem -Type tmpfs -MountName 'small'
+        $fs = New-LoopFilesystem -Type ext4 -MountName 'full' -Under $small.MountPoint
+        & dd if=/dev/urandom "of=$($fs.MountPoint)/big.bin" bs=1M count=20 status=none
+    }
+    AfterAll { Remove-LoopFilesystem $fs; Remove-LoopFilesystem $small }
+
+    It 'is FsFreeze.IoError (WriteError), with the errno, and nothing is left frozen' {
+        Invoke-FsFreeze -Path $fs.MountPoint -TimeoutSec 0 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err.Count | Should -Be 1
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.IoError|WriteError|$($fs.MountPoint)"
+        # The flush (syncfs) meets the loop device's failed writes first: ENOSPC from the full tmpfs; a FIFREEZE would say EIO.
+        $err[0].Exception.Message | Should -Match ('^Cannot (flush|freeze) ' + [regex]::Escape("'$($fs.MountPoint)' (ext4 on $($fs.Loop)): ") + '(ENOSPC \(No space left on device\)|EIO \(Input/output error\))\. Nothing was frozen\.$')
+        # Not frozen: a writer there is not held (it may fail, the journal is gone; a FIFREEZE probe would only say EIO again).
+        $probe = Start-ProbeWriter $fs.MountPoint -NoSync
+        Wait-ProbeWriter $probe | Should -BeTrue -Because 'a writer on a frozen filesystem would sleep until a thaw'
+        (& env LC_ALL=C fsfreeze -u $fs.MountPoint 2>&1) -join ' ' | Should -BeLike '*Invalid argument*' -Because 'FITHAW says EINVAL: nothing holds it frozen'
+    }
+}
+
+Describe 'The session guard for what the shell runs from' -Tag 'Errors' {
+    # Each in a child pwsh whose temp directory, runtime or module lives on a test mount. -WhatIf as the second net:
+    # the guard runs before ShouldProcess, so a broken guard freezes nothing here, and the test fails on the missing error.
+    BeforeEach { $fs = New-LoopFilesystem -Type ext4 -SizeMB 200 }
+    AfterEach { Remove-LoopFilesystem $fs }
+
+    It 'refuses the filesystem holding <Case> without -Force' -ForEach @(
+        @{ Case = 'the temp directory ($TMPDIR)'; What = 'temp'; Why = '*it holds the temp directory*' }
+        @{ Case = 'the running .NET runtime (the pwsh executable)'; What = 'runtime'; Why = '*it holds the running .NET runtime (/proc/self/exe)*' }
+        @{ Case = 'the FsFreeze module'; What = 'module'; Why = '*it holds the FsFreeze module*' }
+    ) {
+        $pwsh = Get-PwshPath
+        $module = $env:FSFREEZE_TEST_MODULE
+        $environment = @{ MP = $fs.MountPoint; FSFREEZE_TEST_HELPERS = "$PSScriptRoot/TestHelpers.psm1" }
+        switch ($What) {
+            'temp' { New-Item -ItemType Directory "$($fs.MountPoint)/tmp" | Out-Null; $environment.TMPDIR = "$($fs.MountPoint)/tmp" }
+            'runtime' { Invoke-Native cp -r $PSHOME "$($fs.MountPoint)/pwsh" | Out-Null; $pwsh = "$($fs.MountPoint)/pwsh/pwsh" }
+            'module' { Invoke-Native cp -r $env:FSFREEZE_TEST_MODULE "$($fs.MountPoint)/FsFreeze" | Out-Null; $module = "$($fs.MountPoint)/FsFreeze" }
+        }
+        $environment.MOD = $module
+        $r = Invoke-ChildPwsh -PwshPath $pwsh -Environment $environment -Command @'
+Import-Module "$env:MOD/FsFreeze.psd1"
+Import-Module "$env:FSFREEZE_TEST_HELPERS"
+(Get-Module FsFreeze).ModuleBase
+[IO.Path]::GetTempPath()
+Invoke-FsFreeze -Path $env:MP -WhatIf -ErrorVariable err -ErrorAction SilentlyContinue
+$err | Get-ErrorSummary
+$err | ForEach-Object { $_.Exception.Message }
+'@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.Lines[0] | Should -Be $module -Because 'the child runs the module it was given'
+        $r.Lines[2] | Should -Be "FsFreeze.SessionFilesystem|InvalidOperation|$($fs.MountPoint)"
+        $r.Lines[3] | Should -BeLike $Why
+        $r.Lines.Count | Should -Be 4
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+}
+
+Describe 'A real non-root user (uid 65534)' -Tag 'Errors' {
+    BeforeAll {
+        $fs = New-LoopFilesystem -Type ext4
+        Invoke-Native chmod 755 $fs.Root | Out-Null   # the user must reach the mount point: only FIFREEZE may say no
+        $nobody = New-UnprivilegedPwsh
+        # A state directory of this test's, listing one real freeze: Get-FsFreezeStatus needs no root.
+        $stateParent = New-TestDirectory -Prefix 'fsfreeze-state'
+        Invoke-Native chmod 755 $stateParent | Out-Null
+        $stateDir = Join-Path $stateParent 'state'
+        $savedStateDir = $env:FSFREEZE_STATE_DIR
+    }
+    AfterAll {
+        $env:FSFREEZE_STATE_DIR = $savedStateDir
+        & fsfreeze -u $fs.MountPoint 2>$null
+        Remove-LoopFilesystem $fs
+        Remove-Item -LiteralPath $nobody.Root, $stateParent -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'gets FsFreeze.PermissionDenied (EPERM) from Invoke-FsFreeze and Use-FsFreeze without a timeout, and freezes nothing' {
+        $r = Invoke-ChildPwsh -PwshPath $nobody.Pwsh -Prefix $nobody.Prefix -Environment @{
+            HOME = $nobody.Home; TMPDIR = $nobody.Home; MOD = $nobody.Module; MP = $fs.MountPoint; FSFREEZE_TEST_HELPERS = $nobody.Helpers
+        } -Command @'
+Import-Module "$env:MOD/FsFreeze.psd1"
+Import-Module "$env:FSFREEZE_TEST_HELPERS"
+"uid $(& id -u) $(((Get-Content /proc/self/status) -match '^CapEff:') -replace '\s+', ' ')"
+Invoke-FsFreeze -Path $env:MP -TimeoutSec 0 -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+$err | Get-ErrorSummary
+$err | ForEach-Object { $_.Exception.Message }
+try { Use-FsFreeze -Path $env:MP -TimeoutSec 0 -ScriptBlock { 'scriptblock ran' } -WarningAction SilentlyContinue } catch { $_ | Get-ErrorSummary }
+'@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.Lines[0] | Should -Be 'uid 65534 CapEff: 0000000000000000'
+        $r.Lines[1] | Should -Be "FsFreeze.PermissionDenied|PermissionDenied|$($fs.MountPoint)"
+        $r.Lines[2] | Should -BeLike '*EPERM*CAP_SYS_ADMIN*'
+        $r.Lines[3] | Should -Be "FsFreeze.PermissionDenied|PermissionDenied|$($fs.MountPoint)" -Because 'Use-FsFreeze fails before the scriptblock'
+        $r.Lines.Count | Should -Be 4
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
+    It 'lists a freeze with Get-FsFreezeStatus from a state directory it may read' {
+        $env:FSFREEZE_STATE_DIR = $stateDir
+        $frozen = Invoke-FsFreeze -Path $fs.MountPoint -TimeoutSec 60
+        try {
+            # The directory must belong to the reader (or root) with mode 0700: hand it over for the listing.
+            Invoke-Native chown -R 65534 $stateDir | Out-Null
+            $r = Invoke-ChildPwsh -PwshPath $nobody.Pwsh -Prefix $nobody.Prefix -Environment @{
+                HOME = $nobody.Home; TMPDIR = $nobody.Home; MOD = $nobody.Module; FSFREEZE_STATE_DIR = $stateDir
+            } -Command @'
+$ErrorActionPreference = 'Stop'
+Import-Module "$env:MOD/FsFreeze.psd1"
+Get-FsFreezeStatus | ForEach-Object { '{0}|{1}|{2}|{3}|{4}' -f $_.MountPoint, $_.State, $_.FreezeId, $_.WatchdogAlive, $_.FreezerPid }
+'@
+        }
+        finally {
+            Invoke-Native chown -R 0 $stateDir | Out-Null
+            $frozen | Invoke-FsThaw | Out-Null
+        }
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.Lines | Should -Be "$($fs.MountPoint)|Frozen|$($frozen.FreezeId)|True|$PID"
+    }
+}

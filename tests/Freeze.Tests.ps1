@@ -10,25 +10,34 @@ Describe 'Invoke-FsFreeze and Invoke-FsThaw on <_>' -ForEach 'ext4', 'xfs', 'btr
     BeforeEach { $fs = New-LoopFilesystem -Type $_ }
     AfterEach { Remove-LoopFilesystem $fs }
 
-    It 'holds a writer while frozen and lets it finish after the thaw' {
+    It 'freezes the filesystem, holds a writer while frozen and lets it finish after the thaw' {
+        $before = [DateTime]::Now
         $frozen = Invoke-FsFreeze -Path $fs.MountPoint
+        $after = [DateTime]::Now
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue -Because 'the kernel says EBUSY to a second FIFREEZE'
         $frozen.MountPoint | Should -Be $fs.MountPoint
         $frozen.FileSystemType | Should -Be $_
         $frozen.State | Should -Be 'Frozen'
         $frozen | Should -BeOfType ([FsFreeze.FrozenFilesystem])
         $frozen.Source | Should -Be $fs.Loop
         $frozen.Device | Should -Be (& findmnt -n -o MAJ:MIN --mountpoint $fs.MountPoint).Trim()
-        $frozen.FrozenAt | Should -BeLessOrEqual ([DateTime]::Now)
+        # Within the call, not merely "not in the future": an unset DateTime is also before now.
+        $frozen.FrozenAt | Should -BeGreaterOrEqual $before
+        $frozen.FrozenAt | Should -BeLessOrEqual $after
         $frozen.FreezeTime | Should -BeGreaterThan ([TimeSpan]::Zero)
+        $frozen.FreezeTime | Should -BeLessOrEqual ($after - $before)
 
         $probe = Start-ProbeWriter $fs.MountPoint
-        Wait-ProbeWriter $probe -TimeoutMs 700 | Should -BeFalse -Because 'a write to a frozen filesystem blocks'
+        Wait-WriterBlocked $probe | Should -BeTrue -Because 'a writer on a frozen filesystem sleeps in sb_start_write (D state, percpu_rwsem_wait)'
+        $probe.Process.HasExited | Should -BeFalse
 
         $thawed = $frozen | Invoke-FsThaw
         $thawed.State | Should -Be 'Thawed'
         $thawed.FrozenFor | Should -BeGreaterThan ([TimeSpan]::Zero)
         Wait-ProbeWriter $probe | Should -BeTrue -Because 'the thaw releases the writer'
+        $probe.Process.ExitCode | Should -Be 0
         Get-Content $probe.Path | Should -Be 'written'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
     }
 }
 
@@ -95,7 +104,7 @@ Describe 'Paths inside a filesystem' -Tag 'Freeze' {
         $frozen = Invoke-FsFreeze -Path "$($fs.MountPoint)/sub/deeper"
         $frozen.MountPoint | Should -Be $fs.MountPoint
         $probe = Start-ProbeWriter "$($fs.MountPoint)/sub/deeper"
-        Wait-ProbeWriter $probe -TimeoutMs 700 | Should -BeFalse -Because 'the whole filesystem is frozen'
+        Wait-WriterBlocked $probe | Should -BeTrue -Because 'the whole filesystem is frozen'
         Invoke-FsThaw -Path "$($fs.MountPoint)/sub/deeper" | Out-Null
         Wait-ProbeWriter $probe | Should -BeTrue
     }
@@ -170,7 +179,7 @@ Describe 'One filesystem named twice' -Tag 'Freeze' {
             @($frozen).Count | Should -Be 1
             $frozen.RequestedPath | Should -Be @($fs.MountPoint, $bind)
             $probe = Start-ProbeWriter $bind
-            Wait-ProbeWriter $probe -TimeoutMs 700 | Should -BeFalse
+            Wait-WriterBlocked $probe | Should -BeTrue
             @($frozen | Invoke-FsThaw).Count | Should -Be 1
             Wait-ProbeWriter $probe | Should -BeTrue
         }
@@ -195,22 +204,73 @@ Describe 'One filesystem named twice' -Tag 'Freeze' {
     }
 }
 
-Describe 'Nested mounts in one call' -Tag 'Freeze' {
-    BeforeAll {
-        $parent = New-LoopFilesystem -Type ext4
+Describe 'Nested mounts in one call: the order seen by the kernel (timeout <_>)' -Tag 'Freeze' -ForEach 0, 60 {
+    # The order is made observable, not read from the module's output: the parent's image lives on 'backing', a
+    # filesystem outside the set that the test freezes. The parent's FIFREEZE (and, later, its FITHAW, which writes
+    # its superblock) then blocks until 'backing' is thawed. While it blocks, a writer on the nested mount shows
+    # whether the nested mount is frozen: nested-first means it already is during the parent's freeze, and still
+    # is during the parent's thaw. The wrong order freezes nothing while the parent blocks, or thaws the nested
+    # mount first. Everything that can block runs in a child pwsh (or its watchdog); 'backing' is thawed by the
+    # test and, as a net, by an independent process.
+    BeforeEach {
+        $backing = New-LoopFilesystem -Type ext4 -MountName 'backing' -SizeMB 160
+        $parent = New-LoopFilesystem -Type ext4 -MountName 'parent' -Under $backing.MountPoint
         $nested = New-NestedLoopFilesystem -Parent $parent -Type xfs -MountName 'inner'
+        $go = Join-Path $backing.Root 'go'   # on /, beside the mounts: the child's signal to thaw
+        $child = $null
+        $net = 0
+        $probes = [Collections.Generic.List[object]]::new()
     }
-    AfterAll { Remove-LoopFilesystem $nested; Remove-LoopFilesystem $parent }
+    AfterEach {
+        & fsfreeze -u $backing.MountPoint 2>$null   # first: the parent's freeze or thaw waits on it
+        Stop-BackgroundPwsh $child
+        Stop-IndependentThaw $net
+        foreach ($p in $probes) { [void]$p.Process.WaitForExit(10000) }
+        Remove-LoopFilesystem $nested
+        Remove-LoopFilesystem $parent
+        Remove-LoopFilesystem $backing
+    }
 
-    It 'freezes the nested mount first and thaws it last, however they are named' {
-        $frozen = @(Invoke-FsFreeze -Path $parent.MountPoint, $nested.MountPoint)
-        $frozen.MountPoint | Should -Be @($nested.MountPoint, $parent.MountPoint)
-        $frozen[0].FrozenAt | Should -BeLessThan $frozen[1].FrozenAt
-        Test-IsFrozen $nested.MountPoint | Should -BeTrue
+    It 'freezes the nested mount before its parent and thaws it after, as the kernel sees it' {
+        Set-Content -LiteralPath (Join-Path $parent.MountPoint 'dirty.txt') -Value 'unsynced: the parent''s freeze must write it to its image'
+        $net = Start-IndependentThaw $backing.MountPoint -Seconds 90
+        Invoke-Native fsfreeze -f $backing.MountPoint | Out-Null
+        $child = Start-BackgroundPwsh -Environment @{ PARENT = $parent.MountPoint; NESTED = $nested.MountPoint; T = "$_"; GO = $go } -Command @'
+$ErrorActionPreference = 'Stop'
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+$frozen = Invoke-FsFreeze -Path $env:PARENT, $env:NESTED -TimeoutSec ([int]$env:T) -NoFlush
+'frozen ' + ($frozen.MountPoint -join '|')
+while (-not (Test-Path -LiteralPath $env:GO)) { Start-Sleep -Milliseconds 50 }
+$thawed = $frozen | Invoke-FsThaw
+'thawed ' + ($thawed.MountPoint -join '|')
+'@
+        # The parent's FIFREEZE blocks on 'backing': until then a writer on the nested mount shows whether it is
+        # frozen. Probe until one is held (bounded); each probe that finishes saw the nested mount not frozen yet.
+        $held = $null
+        $by = [DateTime]::UtcNow.AddSeconds(20)
+        while (-not $held -and [DateTime]::UtcNow -lt $by -and -not $child.Process.HasExited) {
+            $probe = Start-ProbeWriter $nested.MountPoint -NoSync
+            $probes.Add($probe)
+            if (Wait-WriterBlocked $probe -TimeoutMs 500) { $held = $probe }
+        }
+        $held | Should -Not -BeNullOrEmpty -Because "the nested mount is frozen while the parent's FIFREEZE still waits (child: $($child.StdErr.Wait(0) ? $child.StdErr.Result : ''))"
+        Read-BackgroundLine $child -TimeoutMs 300 | Should -BeNullOrEmpty -Because 'the set is not frozen yet: the parent''s FIFREEZE is still blocked'
 
-        $thawed = @($frozen | Invoke-FsThaw)
-        $thawed.MountPoint | Should -Be @($parent.MountPoint, $nested.MountPoint)
-        $thawed[0].ThawedAt | Should -BeLessThan $thawed[1].ThawedAt
+        Invoke-Native fsfreeze -u $backing.MountPoint | Out-Null   # the parent's FIFREEZE completes
+        Read-BackgroundLine $child -TimeoutMs 30000 | Should -Be "frozen $($nested.MountPoint)|$($parent.MountPoint)"
+
+        # The thaw: the parent's FITHAW writes its superblock into its image, so with 'backing' frozen it blocks
+        # (wchan ext4_commit_super) in whichever process thaws: the child itself, or the watchdog it started.
+        Invoke-Native fsfreeze -f $backing.MountPoint | Out-Null
+        [IO.File]::WriteAllText($go, 'thaw')
+        $thawer = if ($_ -eq 0) { $child.Process.Id } else { @(Get-ChildProcessId $child.Process.Id | Where-Object { (Get-Process -Id $_ -ErrorAction SilentlyContinue).ProcessName -eq 'fsfreeze-watchdog' })[0] }
+        $thawer | Should -Not -BeNullOrEmpty
+        Wait-ProcessState -ProcessId $thawer -State D -WChan 'ext4_commit_super' -TimeoutMs 20000 | Should -BeTrue -Because 'the parent''s FITHAW waits on the frozen backing filesystem'
+        Wait-WriterBlocked $held -TimeoutMs 100 | Should -BeTrue -Because 'the nested mount is thawed only after its parent, so it is still frozen now'
+
+        Invoke-Native fsfreeze -u $backing.MountPoint | Out-Null
+        Read-BackgroundLine $child -TimeoutMs 30000 | Should -Be "thawed $($parent.MountPoint)|$($nested.MountPoint)"
+        Wait-ProbeWriter $held | Should -BeTrue -Because 'the thaw released the writer'
         Test-IsFrozen $nested.MountPoint | Should -BeFalse
         Test-IsFrozen $parent.MountPoint | Should -BeFalse
     }

@@ -2,7 +2,6 @@
 # Help (docs/ against the real cmdlets, Get-Help in a child pwsh), tab completion of -Path, table views, JSON and exit codes.
 
 BeforeDiscovery {
-    Import-Module $env:FSFREEZE_TEST_MODULE/FsFreeze.psd1 -Force   # for -Skip conditions that look at the cmdlets
     $DocPages = Get-ChildItem (Join-Path $PSScriptRoot '../docs') -Filter '*-*.md' | ForEach-Object BaseName
 }
 
@@ -178,10 +177,9 @@ Describe 'Tab completion of -Path' -Tag 'Help' {
             ($results | Where-Object ListItemText -EQ $ext4.MountPoint).CompletionText | Should -Be "'$($ext4.MountPoint)'"
         }
 
-        # Needs [ArgumentCompleter([MountPointCompleter])] on -Path in Commands/*.cs, which this branch does not own:
-        # skipped until that attribute is there. Plain file completion would offer the tmpfs directory too.
-        It 'TabExpansion2 completes -Path of <_> with the completer' -ForEach 'Invoke-FsFreeze', 'Use-FsFreeze', 'Invoke-FsThaw' -Skip:(
-            -not ((Get-Command Invoke-FsFreeze).Parameters['Path'].Attributes | Where-Object { $_ -is [System.Management.Automation.ArgumentCompleterAttribute] })) {
+        # Needs [ArgumentCompleter([MountPointCompleter])] on -Path of each cmdlet: without it, plain file completion
+        # offers the tmpfs directory too, and this fails (no -Skip guard: a missing completer is the regression).
+        It 'TabExpansion2 completes -Path of <_> with the completer' -ForEach 'Invoke-FsFreeze', 'Use-FsFreeze', 'Invoke-FsThaw', 'Get-FsFreezeStatus', 'Reset-FsFreezeTimeout' {
             $line = "$_ -Path '$($ext4.Root)/"
             $found = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches
             $found.ListItemText | Should -Contain $ext4.MountPoint
@@ -205,15 +203,29 @@ Describe 'Table views fit 80 columns' -Tag 'Help' {
 }
 
 Describe 'JSON and exit codes for automation' -Tag 'Help', 'Json' {
-    It 'a failed freeze under -Command and ErrorActionPreference Stop exits non-zero with the error id on stderr' {
-        $errFile = New-TemporaryFile
-        try {
-            $out = & (Get-PwshPath) -NoProfile -NonInteractive -Command "`$ErrorActionPreference = 'Stop'; Import-Module '$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1'; Invoke-FsFreeze /missing | ConvertTo-Json" 2>$errFile
-            $LASTEXITCODE | Should -Not -Be 0
-            $out | Should -BeNullOrEmpty
-            Get-Content -Raw $errFile | Should -Match "Cannot find path '/missing'"
+    Context 'a failed freeze under -Command with ErrorActionPreference Stop' {
+        BeforeAll { $tmpfs = New-LoopFilesystem -Type tmpfs }
+        AfterAll { Remove-LoopFilesystem $tmpfs }
+
+        It 'exits with code 1 (the README''s promise), prints no JSON, and its message on stderr: <Case>' -ForEach @(
+            @{ Case = 'a missing path'; Target = '/missing'; Id = 'FsFreeze.PathNotFound'; Message = "Cannot find path '/missing'" }
+            @{ Case = 'a tmpfs'; Target = 'TMPFS'; Id = 'FsFreeze.NotSupported'; Message = 'cannot be frozen' }
+        ) {
+            $path = if ($Target -eq 'TMPFS') { $tmpfs.MountPoint } else { $Target }
+            # As the README and about_FsFreeze show it, and once more with NormalView, where stderr carries the error id.
+            foreach ($view in 'ConciseView', 'NormalView') {
+                $r = Invoke-ChildPwsh -Environment @{ P = $path; V = $view } -Command @'
+$ErrorActionPreference = 'Stop'
+$ErrorView = $env:V
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+Invoke-FsFreeze -Path $env:P | ConvertTo-Json -EnumsAsStrings -AsArray
+'@
+                $r.ExitCode | Should -Be 1 -Because "$view; stderr: $($r.StdErr)"
+                $r.StdOut | Should -BeNullOrEmpty
+                $r.StdErr | Should -Match ([regex]::Escape($Message))
+                if ($view -eq 'NormalView') { $r.StdErr | Should -Match ('FullyQualifiedErrorId\s*:\s*' + [regex]::Escape("$Id,FsFreeze.Commands.InvokeFsFreezeCommand")) }
+            }
         }
-        finally { Remove-Item $errFile }
     }
 
     Context 'on a real loop filesystem' {

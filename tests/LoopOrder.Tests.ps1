@@ -38,10 +38,27 @@ Describe 'Plan with loop images (pure logic)' -Tag 'Unit' {
         $plan.MountPoint | Should -Be @('/mnt/x/y/z/other', '/mnt/loopy')
     }
 
-    It 'reads a real loop device''s backing file from sysfs' {
+    It 'reads a real loop device''s backing file from sysfs, also once the image is deleted' {
         $fs = New-LoopFilesystem -Type ext4
-        try { [FsFreeze.Native.LoopDevice]::BackingFile($fs.Loop) | Should -Be $fs.Image }
+        try {
+            [FsFreeze.Native.LoopDevice]::BackingFile($fs.Loop) | Should -Be $fs.Image
+            Remove-Item -LiteralPath $fs.Image   # still attached: sysfs now says '<path> (deleted)'
+            Get-Content "/sys/block/$(Split-Path -Leaf $fs.Loop)/loop/backing_file" | Should -Be "$($fs.Image) (deleted)"
+            [FsFreeze.Native.LoopDevice]::BackingFile($fs.Loop) | Should -Be $fs.Image -Because 'the path still names the filesystem that holds the image'
+        }
         finally { Remove-LoopFilesystem $fs }
+    }
+
+    It 'answers null for a loop device with nothing attached, and for a source that is no loop device' {
+        # A free loop device may be taken by another process at any moment: judge it against sysfs read right after.
+        $answer = $null
+        for ($try = 0; $try -lt 5; $try++) {
+            $free = (Invoke-Native losetup -f | Select-Object -Last 1).Trim()
+            $answer = [FsFreeze.Native.LoopDevice]::BackingFile($free)
+            if (-not (Test-Path "/sys/block/$(Split-Path -Leaf $free)/loop/backing_file")) { break }
+        }
+        $free | Should -Match '^/dev/loop\d+$'
+        $answer | Should -BeNullOrEmpty
         [FsFreeze.Native.LoopDevice]::BackingFile('/dev/vda') | Should -BeNullOrEmpty
     }
 }
@@ -50,7 +67,7 @@ Describe 'Freezing a loop filesystem together with the filesystem holding its im
     BeforeEach {
         # The host is mounted deeper than the loop filesystem, so depth order alone would freeze the host first.
         $hostFs = New-LoopFilesystem -Type ext4 -MountName 'deep/er/still/host' -SizeMB 160
-        $inner = [pscustomobject]@{ Root = (Invoke-Native mktemp -d /tmp/fsfreeze-test.XXXXXX); Loop = $null; MountPoint = $null
+        $inner = [pscustomobject]@{ Root = (New-TestDirectory); Loop = $null; MountPoint = $null
             Image = Join-Path $hostFs.MountPoint 'inner.img' }
         $inner.MountPoint = Join-Path $inner.Root 'mnt'
         New-Item -ItemType Directory $inner.MountPoint | Out-Null

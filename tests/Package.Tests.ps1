@@ -30,7 +30,7 @@ Describe 'build.ps1 -Task Package' -Tag 'Package' {
 
     Context 'installed with Install-PSResource' {
         BeforeAll {
-            $work = (Invoke-Native mktemp -d /tmp/fsfreeze-package.XXXXXX | Select-Object -Last 1).Trim()
+            $work = New-TestDirectory -Prefix 'fsfreeze-package'
             New-Item -ItemType Directory "$work/repo", "$work/home" | Out-Null
             Copy-Item $Package "$work/repo/"
             $fs = New-LoopFilesystem -Type ext4

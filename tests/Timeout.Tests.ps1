@@ -8,7 +8,7 @@ BeforeAll {
     Import-Module $PSScriptRoot/TestHelpers.psm1 -Force
 
     # A private state directory, so these tests see only their own freezes (and children inherit it).
-    $script:StateDir = (Invoke-Native mktemp -d /tmp/fsfreeze-state.XXXXXX | Select-Object -Last 1).Trim()
+    $script:StateDir = New-TestDirectory -Prefix 'fsfreeze-state'
     Invoke-Native chmod 700 $script:StateDir | Out-Null
     $script:SavedStateDir = $env:FSFREEZE_STATE_DIR
     $env:FSFREEZE_STATE_DIR = $script:StateDir
@@ -50,7 +50,8 @@ BeforeAll {
     function Stop-TestWatchdogs {
         # SIGTERM to the watchdogs recorded in this test's state directory: each thaws what it holds, then exits.
         foreach ($file in Get-ChildItem $script:StateDir -Filter '*.frozen' -ErrorAction SilentlyContinue) {
-            $line = Get-Content $file.FullName | Where-Object { $_ -like "watchdog`t*" } | Select-Object -First 1
+            # The watchdog may remove its record between the listing and this read.
+            $line = Get-Content -LiteralPath $file.FullName -ErrorAction SilentlyContinue | Where-Object { $_ -like "watchdog`t*" } | Select-Object -First 1
             $watchdogPid = if ($line) { [int]($line -split "`t")[1] } else { 0 }
             if ($watchdogPid -gt 0) {
                 & kill -TERM $watchdogPid 2>$null
@@ -269,6 +270,37 @@ foreach (`$p in `$problems) { "error:`$(`$p.FullyQualifiedErrorId):`$(`$p.Catego
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
     }
 
+    It 'refuses a state directory <Case>, and freezes nothing' -ForEach @(
+        @{ Case = 'that group and others can write to (0775)'; Mode = '775'; Owner = '0'; Message = '*has mode 775: group or others can write to it*' }
+        @{ Case = 'owned by another user (uid 65534)'; Mode = '700'; Owner = '65534'; Message = '*owned by uid 65534, not root*' }
+    ) {
+        $dir = Join-Path $fs.Root 'state-unsafe'
+        New-Item -ItemType Directory -Path $dir | Out-Null
+        Invoke-Native chmod $Mode $dir | Out-Null
+        Invoke-Native chown $Owner $dir | Out-Null
+        $env:FSFREEZE_STATE_DIR = $dir
+        try {
+            $err = { Invoke-FsFreeze $fs.MountPoint -TimeoutSec 5 -ErrorAction Stop } | Should -Throw -ErrorId 'FsFreeze.UnsafeStateDirectory,FsFreeze.Commands.InvokeFsFreezeCommand' -PassThru
+            $err.CategoryInfo.Category | Should -Be 'SecurityError'
+            $err.Exception.Message | Should -BeLike $Message
+        }
+        finally { $env:FSFREEZE_STATE_DIR = $script:StateDir }
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        Get-ChildItem -LiteralPath $dir | Should -BeNullOrEmpty -Because 'nothing is written to a directory it refuses'
+    }
+
+    It 'runs a watchdog as small as the README says: 2 MB on disk, about 5 MB of memory while it holds a freeze' {
+        $frozen = Invoke-FsFreeze $fs.MountPoint -TimeoutSec 60
+        try {
+            $watchdogPid = (Get-FsFreezeStatus -Path $fs.MountPoint).WatchdogPid
+            $peakKB = [int]((Get-Content "/proc/$watchdogPid/status" | Where-Object { $_ -like 'VmHWM:*' }) -replace '\D', '')
+        }
+        finally { $frozen | Invoke-FsThaw | Out-Null }
+        $peakKB | Should -BeGreaterThan 1000
+        $peakKB | Should -BeLessThan (6.5 * 1024) -Because "'about 5 MB' (README); measured peak RSS $peakKB KB"
+        (Get-Item (Join-Path $env:FSFREEZE_TEST_MODULE 'fsfreeze-watchdog')).Length | Should -BeLessThan (2.5MB) -Because "'a 2 MB NativeAOT helper' (README)"
+    }
+
     It 'keeps its state on a tmpfs even when the state directory is on a member, so a timed freeze of that member works' {
         $inside = Join-Path $fs.MountPoint 'state'
         New-Item -ItemType Directory -Path $inside | Out-Null
@@ -299,6 +331,24 @@ foreach (`$p in `$problems) { "error:`$(`$p.FullyQualifiedErrorId):`$(`$p.Catego
         [FsFreeze.SeedApi]::Thaw($fs.MountPoint)
         $e = { [FsFreeze.SeedApi]::ResetTimeout($fs.MountPoint, 20) } | Should -Throw -PassThru
         $e.Exception.InnerException.Kind | Should -Be 'NotFrozen'
+    }
+}
+
+Describe 'A set that fails without a timeout (-TimeoutSec 0)' -Tag 'Timeout' {
+    BeforeAll {
+        # ext4 nested in a tmpfs: frozen first (deeper), then the tmpfs fails and ext4 is rolled back.
+        $tmp = New-LoopFilesystem -Type tmpfs
+        $ext4 = New-NestedLoopFilesystem -Parent $tmp -Type ext4 -MountName 'ext4'
+    }
+    AfterAll { Remove-LoopFilesystem $ext4; Remove-LoopFilesystem $tmp }
+
+    It 'rolls back and removes the record it wrote before its FIFREEZE' {
+        Invoke-FsFreeze -Path $ext4.MountPoint, $tmp.MountPoint -TimeoutSec 0 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0] | Get-ErrorSummary | Should -Be "FsFreeze.NotSupported|NotImplemented|$($tmp.MountPoint)"
+        $err[0].Exception.Message | Should -BeLike "*thawed again*'$($ext4.MountPoint)'*"
+        Test-IsFrozen $ext4.MountPoint | Should -BeFalse
+        Get-ChildItem -LiteralPath $script:StateDir | Should -BeNullOrEmpty -Because 'no record of a freeze that did not happen is left'
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
     }
 }
 
@@ -357,11 +407,15 @@ Describe 'A FIFREEZE that blocks past the deadline' -Tag 'Timeout' {
         ([datetime]::Now - $started).TotalSeconds | Should -BeLessThan 30 -Because 'the watchdog answers at its deadline, not when the stuck FIFREEZE returns'
         # Never probe 'inner' here: a second FIFREEZE on it would block the test too.
         Test-IsFrozen $first.MountPoint | Should -BeFalse -Because 'the member frozen before the stuck one was thawed at the deadline'
-        $watchdog = Get-Process fsfreeze-watchdog -ErrorAction SilentlyContinue | Where-Object { $_.StartTime -ge $started.AddSeconds(-1) }
+        # The one watchdog this call started (a child of this process), still running: its worker is stuck in FIFREEZE.
+        $watchdog = @(Get-ChildProcessId $PID | ForEach-Object { Get-Process -Id $_ -ErrorAction SilentlyContinue } |
+            Where-Object { $_.ProcessName -eq 'fsfreeze-watchdog' -and $_.StartTime -ge $started.AddSeconds(-1) })
+        $watchdog.Count | Should -Be 1 -Because 'the watchdog waits for the stuck FIFREEZE to return, to thaw it'
+        Wait-ProcessState -ProcessId $watchdog[0].Id -State D -TimeoutMs 5000 | Should -BeTrue -Because 'its worker sleeps in the blocked FIFREEZE'
 
         Invoke-Native fsfreeze -u $backing.MountPoint | Out-Null   # the stuck FIFREEZE can now finish
-        foreach ($w in $watchdog) { $w.WaitForExit(30000) | Should -BeTrue -Because 'once its FIFREEZE returns the worker thaws it and the watchdog exits' }
-        Test-IsFrozen $inner.MountPoint | Should -BeFalse
+        $watchdog[0].WaitForExit(30000) | Should -BeTrue -Because 'once its FIFREEZE returns the worker thaws it and the watchdog exits'
+        Test-IsFrozen $inner.MountPoint | Should -BeFalse -Because 'the member whose FIFREEZE returned after the deadline was thawed at once'
     }
 }
 
@@ -371,10 +425,16 @@ Describe 'Stopping Invoke-FsFreeze (Ctrl+C) while a FIFREEZE is blocked' -Tag 'T
         $inner = New-LoopFilesystem -Type ext4 -MountName 'inner' -Under $backing.MountPoint
         $first = New-LoopFilesystem -Type ext4 -MountName 'deep/er/first'
         $ps = $null
+        $async = $null
     }
     AfterEach {
         & fsfreeze -u $backing.MountPoint 2>$null
-        if ($ps) { $ps.Dispose() }
+        if ($ps) {
+            # Let the stopped (or finished) invocation end before disposing: disposing under a running batch crashed
+            # the test process once (its worker thread met a closed runspace).
+            if ($async) { [void]$async.AsyncWaitHandle.WaitOne(30000) }
+            $ps.Dispose()
+        }
         Stop-TestWatchdogs
         Remove-LoopFilesystem $first
         Remove-LoopFilesystem $inner
@@ -397,6 +457,176 @@ Describe 'Stopping Invoke-FsFreeze (Ctrl+C) while a FIFREEZE is blocked' -Tag 'T
 
         $ps.Stop()   # what Ctrl+C does
         Test-IsFrozen $first.MountPoint | Should -BeFalse -Because 'on SIGTERM the watchdog thaws what it froze; the 600 s deadline is far away'
+    }
+}
+
+Describe 'A real SIGINT (Ctrl+C) to a child pwsh whose Invoke-FsFreeze waits on a blocked FIFREEZE' -Tag 'Timeout' {
+    BeforeEach {
+        $backing = New-LoopFilesystem -Type ext4 -MountName 'backing' -SizeMB 160
+        $inner = New-LoopFilesystem -Type ext4 -MountName 'inner' -Under $backing.MountPoint
+        $first = New-LoopFilesystem -Type ext4 -MountName 'deep/er/first'
+        $child = $null
+        $watchdogPid = 0
+        $net = 0
+    }
+    AfterEach {
+        & fsfreeze -u $backing.MountPoint 2>$null   # the stuck FIFREEZE returns; the watchdog thaws it and exits
+        if ($watchdogPid) { for ($i = 0; $i -lt 100 -and (Test-Path "/proc/$watchdogPid"); $i++) { Start-Sleep -Milliseconds 100 } }
+        Stop-BackgroundPwsh $child -WaitMs 0
+        Stop-TestWatchdogs
+        Stop-IndependentThaw $net
+        Remove-LoopFilesystem $first
+        Remove-LoopFilesystem $inner
+        Remove-LoopFilesystem $backing
+    }
+
+    It 'ends the child at once, and its watchdog thaws what it froze long before the 600 s deadline' {
+        Set-Content -LiteralPath (Join-Path $inner.MountPoint 'dirty.txt') -Value 'unsynced data for the freeze to write'
+        $net = Start-IndependentThaw $backing.MountPoint -Seconds 90
+        Invoke-Native fsfreeze -f $backing.MountPoint | Out-Null
+        $child = Start-BackgroundPwsh -DefaultSigInt -Environment @{ FIRST = $first.MountPoint; INNER = $inner.MountPoint } -Command @'
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+Invoke-FsFreeze -Path $env:FIRST, $env:INNER -TimeoutSec 600 -NoFlush
+'returned'
+'@
+        # 'first' is frozen once a writer there is held (not a FIFREEZE probe: it could race the watchdog's own).
+        $probe = $null
+        $by = [DateTime]::UtcNow.AddSeconds(30)
+        while ([DateTime]::UtcNow -lt $by) {
+            $probe = Start-ProbeWriter $first.MountPoint -NoSync
+            if (Wait-WriterBlocked $probe -TimeoutMs 500) { break }
+            $probe = $null
+        }
+        $probe | Should -Not -BeNullOrEmpty -Because 'the watchdog froze first, then got stuck on inner'
+        $watchdogPid = @(Get-ChildProcessId $child.Process.Id | Where-Object { (Get-Process -Id $_ -ErrorAction SilentlyContinue).ProcessName -eq 'fsfreeze-watchdog' })[0]
+        $watchdogPid | Should -BeGreaterThan 0
+        $child.Process.HasExited | Should -BeFalse -Because 'Invoke-FsFreeze waits for the blocked FIFREEZE'
+
+        Invoke-Native kill -INT $child.Process.Id | Out-Null
+        $child.Process.WaitForExit(20000) | Should -BeTrue -Because 'Ctrl+C stops Invoke-FsFreeze and pwsh ends'
+        Wait-ProbeWriter $probe -TimeoutMs 20000 | Should -BeTrue -Because 'the watchdog thawed first on its SIGTERM; the 600 s deadline is far away'
+        Read-BackgroundLine $child -TimeoutMs 1000 | Should -Not -Be 'returned' -Because 'the stopped pipeline ran no further'
+        Test-Path "/proc/$watchdogPid" | Should -BeTrue -Because 'the watchdog still waits for the stuck FIFREEZE on inner, to thaw it when it returns'
+    }
+}
+
+Describe 'The watchdog outlives its caller''s process group and session' -Tag 'Timeout' {
+    BeforeEach { $fs = New-LoopFilesystem -Type ext4; $child = $null }
+    AfterEach {
+        Stop-TestWatchdogs
+        Remove-LoopFilesystem $fs
+        Stop-BackgroundPwsh $child -WaitMs 0
+    }
+
+    It 'keeps holding the freeze when the caller''s whole process group is killed with SIGKILL, in a session of its own' {
+        $child = Start-BackgroundPwsh -NewSession -Environment @{ MP = $fs.MountPoint } -Command @'
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+Invoke-FsFreeze -Path $env:MP -TimeoutSec 60 | ForEach-Object FreezeId
+Start-Sleep -Seconds 600
+'@
+        $id = Read-BackgroundLine $child
+        $id | Should -Not -BeNullOrEmpty -Because "the child froze ($($child.StdErr.Wait(0) ? $child.StdErr.Result : ''))"
+        $caller = Get-ProcStat $child.Process.Id
+        $caller.Pgrp | Should -Be $child.Process.Id -Because 'the caller leads a process group of its own (setsid)'
+        $watchdogPid = (Get-FsFreezeStatus -Path $fs.MountPoint).WatchdogPid
+        $watchdog = Get-ProcStat $watchdogPid
+        $watchdog.Session | Should -Be $watchdogPid -Because 'the watchdog leads a session of its own'
+        $watchdog.Pgrp | Should -Be $watchdogPid
+        $watchdog.Session | Should -Not -Be $caller.Session
+
+        & kill -KILL -- "-$($caller.Pgrp)"   # the caller's whole process group (not Invoke-Native: a function call drops "--")
+        $LASTEXITCODE | Should -Be 0
+        $child.Process.WaitForExit(10000) | Should -BeTrue
+        Start-Sleep -Milliseconds 200
+        Test-Path "/proc/$watchdogPid" | Should -BeTrue -Because 'the group kill did not reach the watchdog'
+        $status = Get-FsFreezeStatus -Path $fs.MountPoint
+        $status.FreezeId | Should -Be $id
+        $status.WatchdogAlive | Should -BeTrue
+        $status.Orphaned | Should -BeTrue
+        Test-IsFrozen $fs.MountPoint | Should -BeTrue
+        (Invoke-FsThaw -Path $fs.MountPoint).State | Should -Be 'Thawed' -Because 'the surviving watchdog answers the thaw'
+        Get-FsFreezeStatus | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'A timeout thaw is logged to syslog' -Tag 'Timeout' {
+    BeforeAll {
+        $fs = New-LoopFilesystem -Type ext4
+        # No syslog daemon runs here: listen on /dev/log ourselves, only if nobody else does, and remove it after.
+        $listener = $null
+        $listenerInode = $null
+        if (-not (Test-Path -LiteralPath '/dev/log')) {
+            $listener = [Net.Sockets.Socket]::new([Net.Sockets.AddressFamily]::Unix, [Net.Sockets.SocketType]::Dgram, [Net.Sockets.ProtocolType]::Unspecified)
+            try {
+                $listener.Bind([Net.Sockets.UnixDomainSocketEndPoint]::new('/dev/log'))
+                $listenerInode = (& stat -c %i /dev/log).Trim()
+            }
+            catch { $listener.Dispose(); $listener = $null }   # another run bound it first
+        }
+    }
+    AfterAll {
+        Stop-TestWatchdogs
+        if ($listener) {
+            $listener.Dispose()
+            # Only our own socket: the inode tells it from one another process may have made since.
+            if ((Test-Path -LiteralPath '/dev/log') -and (& stat -c %i /dev/log).Trim() -eq $listenerInode) { Remove-Item -LiteralPath '/dev/log' -Force }
+        }
+        Remove-LoopFilesystem $fs
+    }
+
+    It 'a timeout thaw is logged to syslog (tag fsfreeze, facility daemon, warning), naming the freeze and what it thawed' {
+        if (-not $listener) { Set-ItResult -Skipped -Because 'another process owns /dev/log: its messages cannot be read here'; return }
+        $frozen = Invoke-FsFreeze -Path $fs.MountPoint -TimeoutSec 2
+        $frozen.FreezeId | Should -Not -BeNullOrEmpty
+        $listener.ReceiveTimeout = 1000
+        $buffer = [byte[]]::new(8192)
+        $mine = $null
+        $by = [DateTime]::UtcNow.AddSeconds(20)
+        while (-not $mine -and [DateTime]::UtcNow -lt $by) {
+            try { $n = $listener.Receive($buffer) } catch [Net.Sockets.SocketException] { continue }
+            $text = [Text.Encoding]::UTF8.GetString($buffer, 0, $n)
+            if ($text -like "*freeze $($frozen.FreezeId)*") { $mine = $text }   # other processes on this machine may log too
+        }
+        $mine | Should -Not -BeNullOrEmpty -Because 'the watchdog logs its timeout thaw'
+        $mine | Should -Match '^<28>' -Because 'LOG_DAEMON | LOG_WARNING'
+        $mine | Should -Match 'fsfreeze\[\d+\]: '
+        $mine | Should -BeLike "*timeout of 2 s*thawed $($fs.MountPoint)*"
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+}
+
+Describe 'FsFreeze.WatchdogFailed' -Tag 'Timeout', 'Errors' {
+    BeforeAll {
+        $fs = New-LoopFilesystem -Type ext4
+        # Copies of the built module: one without its watchdog, one whose watchdog ends before its handshake.
+        $copies = New-TestDirectory -Prefix 'fsfreeze-module'
+        foreach ($name in 'missing', 'dying') { Copy-Item -Recurse $env:FSFREEZE_TEST_MODULE (Join-Path $copies $name) }
+        Remove-Item (Join-Path $copies 'missing/fsfreeze-watchdog')
+        Set-Content (Join-Path $copies 'dying/fsfreeze-watchdog') "#!/bin/sh`ncat >/dev/null`necho 'watchdog gave up' >&2`nexit 7"
+        Invoke-Native chmod 755 (Join-Path $copies 'dying/fsfreeze-watchdog') | Out-Null
+    }
+    AfterAll {
+        Remove-LoopFilesystem $fs
+        Remove-Item -LiteralPath $copies -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'is reported when the watchdog <Case>, and nothing is frozen' -ForEach @(
+        @{ Case = 'is missing from the module folder'; Copy = 'missing'; Message = '*watchdog*is missing from the module folder*Nothing was frozen.' }
+        @{ Case = 'ends without its handshake'; Copy = 'dying'; Message = '*ended without finishing the handshake (exit code 7): watchdog gave up.*Nothing was frozen.' }
+    ) {
+        $r = Invoke-ChildPwsh -Environment @{ MOD = (Join-Path $copies $Copy); MP = $fs.MountPoint; FSFREEZE_TEST_HELPERS = "$PSScriptRoot/TestHelpers.psm1" } -Command @'
+Import-Module "$env:MOD/FsFreeze.psd1"
+Import-Module "$env:FSFREEZE_TEST_HELPERS"
+Invoke-FsFreeze -Path $env:MP -TimeoutSec 30 -ErrorVariable err -ErrorAction SilentlyContinue
+$err | Get-ErrorSummary
+$err | ForEach-Object { $_.Exception.Message }
+'@
+        $r.ExitCode | Should -Be 0 -Because $r.StdErr
+        $r.Lines[0] | Should -Be "FsFreeze.WatchdogFailed|ResourceUnavailable|$($fs.MountPoint)"
+        $r.Lines[1] | Should -BeLike $Message
+        $r.Lines.Count | Should -Be 2
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        Get-ChildItem $script:StateDir -Filter '*.freeze' | Should -BeNullOrEmpty
     }
 }
 

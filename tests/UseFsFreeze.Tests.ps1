@@ -22,13 +22,14 @@ Describe 'Use-FsFreeze' -Tag 'UseFsFreeze' {
         $seen.FrozenDownstream | Should -Be @($false, $false) -Because 'downstream runs after the thaw'
     }
 
-    It 'holds a writer during the scriptblock and releases it after' {
+    It 'holds a writer during the scriptblock and releases it after (timeout <_>)' -ForEach 60, 0 {
         $probe = [ref] $null
-        Use-FsFreeze -Path $fs.MountPoint -ScriptBlock {
+        Use-FsFreeze -Path $fs.MountPoint -TimeoutSec $_ -ScriptBlock {
             $probe.Value = Start-ProbeWriter $fs.MountPoint
-            Wait-ProbeWriter $probe.Value -TimeoutMs 700
-        } | Should -BeFalse -Because 'a write to the frozen filesystem blocks'
+            Wait-WriterBlocked $probe.Value
+        } | Should -BeTrue -Because 'a write to the frozen filesystem sleeps in D state until the thaw'
         Wait-ProbeWriter $probe.Value | Should -BeTrue
+        $probe.Value.Process.ExitCode | Should -Be 0
     }
 
     It 'passes the scriptblock''s errors and warnings on through its own streams, after the thaw' {
@@ -122,35 +123,96 @@ Describe 'Use-FsFreeze' -Tag 'UseFsFreeze' {
     }
 }
 
-Describe 'Use-FsFreeze and SIGINT' -Tag 'UseFsFreeze' {
+Describe 'Use-FsFreeze and a real SIGINT (Ctrl+C) to a child pwsh' -Tag 'UseFsFreeze' {
     BeforeAll { $fs = New-LoopFilesystem -Type ext4 }
     AfterAll { Remove-LoopFilesystem $fs }
 
-    It 'thaws when a child pwsh gets SIGINT (Ctrl+C) while the scriptblock sleeps' {
-        $ready = "$($fs.Root)/ready"   # on /, beside the mount: never write to the frozen filesystem
-        $psi = [Diagnostics.ProcessStartInfo]::new((Get-PwshPath))
-        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', @'
+    It 'thaws when a child pwsh gets SIGINT while the scriptblock sleeps (timeout <_>)' -ForEach 60, 0 {
+        # With 0 no watchdog exists to thaw by a deadline: only Use-FsFreeze's own way out can thaw. With 60 the
+        # deadline is far beyond the test's bounds, so a thaw within them is Use-FsFreeze's too.
+        $ready = "$($fs.Root)/ready-$_"   # on /, beside the mount: never write to the frozen filesystem
+        $net = Start-IndependentThaw $fs.MountPoint -Seconds 90
+        $child = Start-BackgroundPwsh -DefaultSigInt -Environment @{ MP = $fs.MountPoint; READY = $ready; T = "$_" } -Command @'
 Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
-Use-FsFreeze -Path $env:MP -ScriptBlock { Set-Content -LiteralPath $env:READY 'frozen'; Start-Sleep -Seconds 120 }
-'@) { $psi.ArgumentList.Add($a) }
-        $psi.UseShellExecute = $false
-        $psi.Environment['FSFREEZE_TEST_MODULE'] = $env:FSFREEZE_TEST_MODULE
-        $psi.Environment['MP'] = $fs.MountPoint
-        $psi.Environment['READY'] = $ready
-        $p = [Diagnostics.Process]::Start($psi)
+Use-FsFreeze -Path $env:MP -TimeoutSec ([int]$env:T) -ScriptBlock { Set-Content -LiteralPath $env:READY 'frozen'; Start-Sleep -Seconds 120 }
+'@
         try {
             $deadline = [DateTime]::UtcNow.AddSeconds(30)
-            while (-not (Test-Path -LiteralPath $ready) -and [DateTime]::UtcNow -lt $deadline -and -not $p.HasExited) { Start-Sleep -Milliseconds 100 }
+            while (-not (Test-Path -LiteralPath $ready) -and [DateTime]::UtcNow -lt $deadline -and -not $child.Process.HasExited) { Start-Sleep -Milliseconds 100 }
             Test-Path -LiteralPath $ready | Should -BeTrue -Because 'the scriptblock runs once the set is frozen'
             Test-IsFrozen $fs.MountPoint | Should -BeTrue
-            Invoke-Native kill -INT $p.Id | Out-Null
-            $p.WaitForExit(30000) | Should -BeTrue -Because 'SIGINT stops the pipeline and pwsh exits'
+            Invoke-Native kill -INT $child.Process.Id | Out-Null
+            $child.Process.WaitForExit(30000) | Should -BeTrue -Because 'SIGINT stops the pipeline and pwsh exits'
             Test-IsFrozen $fs.MountPoint | Should -BeFalse
+            Get-FsFreezeStatus -Path $fs.MountPoint | Should -BeNullOrEmpty -Because 'no record of the freeze is left behind'
         }
         finally {
             & fsfreeze -u $fs.MountPoint 2>$null
-            if (-not $p.HasExited) { $p.Kill($true) }
+            Stop-BackgroundPwsh $child -WaitMs 0
+            Stop-IndependentThaw $net
         }
+    }
+}
+
+Describe 'Use-FsFreeze -TimeoutSec 0 (in this process, no watchdog)' -Tag 'UseFsFreeze' {
+    BeforeAll {
+        $fs = New-LoopFilesystem -Type ext4
+        $stateDir = New-TestDirectory -Prefix 'fsfreeze-state'
+        Invoke-Native chmod 700 $stateDir | Out-Null
+        $savedStateDir = $env:FSFREEZE_STATE_DIR
+        $env:FSFREEZE_STATE_DIR = $stateDir
+    }
+    AfterEach { & fsfreeze -u $fs.MountPoint 2>$null }
+    AfterAll {
+        $env:FSFREEZE_STATE_DIR = $savedStateDir
+        Remove-LoopFilesystem $fs
+        Remove-Item -LiteralPath $stateDir -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'runs the scriptblock frozen with no watchdog and no deadline, lists the freeze meanwhile, and thaws after' {
+        $inside = Use-FsFreeze -Path $fs.MountPoint -TimeoutSec 0 -ScriptBlock {
+            param($frozen)
+            [pscustomobject]@{
+                Frozen    = Test-IsFrozen $fs.MountPoint
+                Deadline  = $frozen[0].Deadline
+                Status    = @(Get-FsFreezeStatus -Path $fs.MountPoint)
+                Watchdogs = @(Get-ChildProcessId $PID | Where-Object { (Get-Process -Id $_ -ErrorAction SilentlyContinue).ProcessName -eq 'fsfreeze-watchdog' })
+            }
+        }
+        $inside.Frozen | Should -BeTrue
+        $inside.Deadline | Should -BeNullOrEmpty
+        $inside.Watchdogs | Should -BeNullOrEmpty -Because 'no timeout, no watchdog'
+        $inside.Status.Count | Should -Be 1
+        $inside.Status[0].WatchdogPid | Should -Be 0
+        $inside.Status[0].FreezerPid | Should -Be $PID
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        Get-ChildItem -LiteralPath $stateDir | Should -BeNullOrEmpty -Because 'its record is removed after the thaw'
+    }
+
+    It 'thaws when the scriptblock throws, and removes its record' {
+        { Use-FsFreeze -Path $fs.MountPoint -TimeoutSec 0 -ScriptBlock { throw 'boom inside' } } | Should -Throw '*boom inside*'
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+        Get-ChildItem -LiteralPath $stateDir | Should -BeNullOrEmpty
+    }
+
+    It 'does not rescue a scope stuck on its own frozen filesystem: there is no timeout (the reason for one)' {
+        # The scope writes into its frozen filesystem in a child pwsh; nothing thaws it but the test. With a
+        # watchdog (any -TimeoutSec but 0) the deadline would. Held still after 3 s: no hidden timer.
+        $child = Start-BackgroundPwsh -Environment @{ MP = $fs.MountPoint } -Command @'
+Import-Module "$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1"
+Use-FsFreeze -Path $env:MP -TimeoutSec 0 -ScriptBlock { Set-Content -LiteralPath (Join-Path $env:MP 'in-scope.txt') 'x' }
+'done'
+'@
+        $net = Start-IndependentThaw $fs.MountPoint -Seconds 60
+        try {
+            Wait-ProcessState -ProcessId $child.Process.Id -State D -WChan 'percpu_rwsem_wait' -TimeoutMs 30000 | Should -BeTrue -Because 'the scope writes to its own frozen filesystem'
+            Start-Sleep -Seconds 3   # longer than any deadline the tests use (2 s)
+            Test-IsFrozen $fs.MountPoint | Should -BeTrue
+            Get-ChildItem -LiteralPath $stateDir -Filter '*.tomb' | Should -BeNullOrEmpty
+        }
+        finally { & fsfreeze -u $fs.MountPoint 2>$null; Stop-IndependentThaw $net }
+        Read-BackgroundLine $child -TimeoutMs 30000 | Should -Be 'done'
+        Stop-BackgroundPwsh $child
     }
 }
 

@@ -44,6 +44,7 @@ $writers = [Collections.Generic.List[Diagnostics.Process]]::new()
 $background = [Collections.Generic.List[Diagnostics.Process]]::new()   # steady writers of section 3b, killed in finally
 $rows = [Collections.Generic.List[object]]::new()
 $dirtyPoints = [Collections.Generic.List[object]]::new()
+$watchdogMemory = $null
 $LoopDirectIo = $null
 $allMountPoints = [Collections.Generic.List[string]]::new()   # reported in the JSON, so a test can check none is left
 
@@ -324,6 +325,16 @@ try {
         $first = $true
         foreach ($k in $actions.Keys) { $null = Add-Row $group $k $s[$k] -Baseline:$first; $first = $false }
         Complete-Group $group
+        # The watchdog's memory (the README's figure): its peak resident set (VmHWM) while it holds a freeze, after
+        # its handshake, and the size of the executable. Its own pid, from the status it wrote.
+        $null = Invoke-FsFreeze -Path $mp -NoFlush -TimeoutSec 60
+        try {
+            $watchdogPid = (Get-FsFreezeStatus -Path $mp).WatchdogPid
+            $hwm = (Get-Content "/proc/$watchdogPid/status" | Where-Object { $_ -like 'VmHWM:*' }) -replace '\D', ''
+            $watchdogMemory = [ordered]@{ Pid = $watchdogPid; PeakRssKB = [int]$hwm; FileKB = [Math]::Round((Get-Item (Join-Path $ModulePath 'fsfreeze-watchdog')).Length / 1024) }
+        }
+        finally { $null = Invoke-FsThaw -Path $mp }
+        Write-Host ("  fsfreeze-watchdog holding a freeze: peak RSS {0:N1} MB; executable {1:N1} MB" -f ($watchdogMemory.PeakRssKB / 1024), ($watchdogMemory.FileKB / 1024))
         Remove-BenchFilesystem $fs
     }
     else {
@@ -455,7 +466,7 @@ try {
     $result = [ordered]@{
         Generated = $started.ToUniversalTime().ToString('o'); DurationSec = [Math]::Round(((Get-Date) - $started).TotalSeconds)
         Quick = [bool]$Quick; Machine = Get-MachineInfo; WriterThresholdMs = $WriterThresholdMs
-        Rows = $rows; Dirty = $dirtyPoints; Goals = $goals; Filesystems = $allMountPoints
+        Rows = $rows; Dirty = $dirtyPoints; Goals = $goals; Filesystems = $allMountPoints; Watchdog = $watchdogMemory
         KernelWindow = [ordered]@{ Config = $kernel.Config; Pairs = $kernel.Pairs; Sets = $kernel.Sets; DurationSec = $kernel.DurationSec }
     }
     # NaN is not JSON: the skipped rows carry null instead.

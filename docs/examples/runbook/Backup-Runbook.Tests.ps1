@@ -2,11 +2,6 @@
 # Backup-Runbook.ps1 with the FsFreeze cmdlets mocked: runs without root and without freezing anything.
 # Pester mocks keep the real cmdlets' parameters, so a runbook that calls them wrongly fails here too.
 
-BeforeDiscovery {
-    if ($env:FSFREEZE_TEST_MODULE) { Import-Module $env:FSFREEZE_TEST_MODULE/FsFreeze.psd1 -Force } else { Import-Module FsFreeze -Force }
-    $HasTimeout = (Get-Command Invoke-FsFreeze).Parameters.ContainsKey('TimeoutSec')
-}
-
 BeforeAll {
     if ($env:FSFREEZE_TEST_MODULE) { Import-Module $env:FSFREEZE_TEST_MODULE/FsFreeze.psd1 -Force } else { Import-Module FsFreeze -Force }
     $Runbook = Join-Path $PSScriptRoot 'Backup-Runbook.ps1'
@@ -44,9 +39,10 @@ Describe 'Backup-Runbook.ps1 (FsFreeze mocked)' -Tag 'Runbook' {
 
     It 'neither snapshots nor thaws when the freeze fails (a failed freeze leaves nothing frozen)' {
         Mock Invoke-FsFreeze { throw [System.InvalidOperationException]::new('FsFreeze.AlreadyFrozen') }
-        $script:snapshots = 0
-        { & $Runbook -Path /srv/db -Snapshot { $script:snapshots++ } } | Should -Throw '*AlreadyFrozen*'
-        $script:snapshots | Should -Be 0
+        # A [ref], not $script: (inside the runbook, $script: is the runbook's own scope, where the increment would go).
+        $ran = [ref] 0
+        { & $Runbook -Path /srv/db -Snapshot { $ran.Value++ } } | Should -Throw '*AlreadyFrozen*'
+        $ran.Value | Should -Be 0
         Should -Invoke Invoke-FsThaw -Times 0 -Exactly
     }
 
@@ -61,9 +57,9 @@ Describe 'Backup-Runbook.ps1 (FsFreeze mocked)' -Tag 'Runbook' {
     It 'refuses a destination on a filesystem it froze, and thaws' {
         $dest = (Get-Item TestDrive:\).FullName
         $mount = (findmnt --noheadings --output TARGET --target $dest).Trim()
-        $script:snapshots = 0
-        { & $Runbook -Path $mount -Destination $dest -Snapshot { $script:snapshots++ } } | Should -Throw "*is on $mount, which is frozen*"
-        $script:snapshots | Should -Be 0
+        $ran = [ref] 0
+        { & $Runbook -Path $mount -Destination $dest -Snapshot { $ran.Value++ } } | Should -Throw "*is on $mount, which is frozen*"
+        $ran.Value | Should -Be 0
         Should -Invoke Invoke-FsThaw -Times 1 -Exactly
     }
 
@@ -72,7 +68,7 @@ Describe 'Backup-Runbook.ps1 (FsFreeze mocked)' -Tag 'Runbook' {
         Should -Invoke Invoke-FsFreeze -Times 0 -Exactly
     }
 
-    It 'passes -TimeoutSec through, and leaves it to the cmdlet''s default when not given' -Skip:(-not $HasTimeout) {
+    It 'passes -TimeoutSec through, and leaves it to the cmdlet''s default when not given' {
         & $Runbook -Path /srv/db -Snapshot $snapshot -TimeoutSec 20 | Out-Null
         Should -Invoke Invoke-FsFreeze -Times 1 -Exactly -ParameterFilter { $TimeoutSec -eq 20 }
         & $Runbook -Path /srv/db -Snapshot $snapshot | Out-Null
