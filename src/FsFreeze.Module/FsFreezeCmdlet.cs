@@ -251,11 +251,11 @@ namespace FsFreeze.Commands
                         "the shell would hang until the timeout thaws it, and the thaw you type could never run. Use 'Use-FsFreeze -All { <snapshot> }' (it thaws before the prompt comes back), " +
                         "or run Invoke-FsFreeze -All from a non-interactive pwsh (automation; see about_FsFreeze), or add -Force. Nothing was frozen.");
                 }
-                if (!scope && PwshCacheOn(members, table) is string cache)
-                {
-                    WriteWarning($"pwsh writes its startup cache under '{cache}' when it exits, and -All freezes that filesystem: this pwsh's exit will wait for the thaw. " +
-                        "Set XDG_CACHE_HOME to a directory on /run (a tmpfs) before starting pwsh (about_FsFreeze, FREEZING THE ROOT FILESYSTEM).");
-                }
+            }
+            if (!scope && PwshCacheOn(members, table) is string cache)
+            {
+                WriteWarning($"pwsh writes its startup cache under '{cache}' when it exits, and -All freezes that filesystem: this pwsh's exit will wait for the thaw. " +
+                    "Set XDG_CACHE_HOME to a directory on /run (a tmpfs) before starting pwsh (about_FsFreeze, FREEZING THE ROOT FILESYSTEM).");
             }
             return members;
         }
