@@ -192,9 +192,10 @@ done
             @($committed | Where-Object { -not $set.Contains($_) }) | Should -BeNullOrEmpty -Because "every row committed before the lock is in t.$t of the copy ($summary)"
         }
         $judged.CheckOk | Should -BeTrue -Because "CHECK TABLE of every table ($summary)"
-        # Under the lock nothing was written: the three tables of the copy hold the same rows.
-        @($judged.Rows['aria']).Count | Should -Be @($judged.Rows['inno']).Count
-        @($judged.Rows['myi']).Count | Should -Be @($judged.Rows['inno']).Count
+        # Under the lock nothing was written: no table holds more than the rows committed before it, plus the one
+        # client call the lock caught in flight (its first statements done, or done but not yet logged as committed).
+        $last = ($committed | Measure-Object -Maximum).Maximum
+        foreach ($t in 'inno', 'aria', 'myi') { ($judged.Rows[$t] | Measure-Object -Maximum).Maximum | Should -BeLessOrEqual ($last + 1) -Because "t.$t ($summary)" }
         Test-Frozen $fs.MountPoint | Should -BeFalse
         (Invoke-Sql $server 'SELECT 1')[0] | Should -Be '1' -Because 'the live server goes on after the thaw (the lock was released)'
     }
