@@ -112,3 +112,31 @@ Describe 'Test-Snapshot on real ext4 images' -Tag 'Demo' {
         Test-SnapshotConsistent $r | Should -BeTrue
     }
 }
+
+Describe 'Test-ImageConsistency: a frozen copy judged by its filesystem type' -Tag 'Demo', 'WholeHost' {
+    # Real loop filesystems this test mounted, frozen with fsfreeze(8) while their image is copied, an independent
+    # thaw behind each: ext4 must be clean as copied; XFS clean after at most one log replay (its freeze's log records).
+    It '<Type>: the copy taken while frozen is clean<Note>' -ForEach @(
+        @{ Type = 'ext4'; Note = ''; MaxReplays = 0 }
+        @{ Type = 'xfs'; Note = ' after at most one log replay'; MaxReplays = 1 }
+    ) {
+        $fs = New-LoopFilesystem -Type $Type
+        $work = (Invoke-Native mktemp -d /tmp/fsfreeze-judge.XXXXXX | Select-Object -Last 1).Trim()
+        $guard = Start-Process -PassThru -FilePath setsid -ArgumentList 'sh', '-c', "sleep 60; fsfreeze -u '$($fs.MountPoint)' 2>/dev/null"
+        try {
+            1..20 | ForEach-Object { Set-Content -LiteralPath (Join-Path $fs.MountPoint "f$_.txt") -Value ('x' * 4096 * $_) }
+            Invoke-Native fsfreeze -f $fs.MountPoint | Out-Null
+            try { Invoke-Native cp --sparse=always $fs.Image (Join-Path $work 'copy.img') | Out-Null }
+            finally { & fsfreeze -u $fs.MountPoint }
+            $r = Test-ImageConsistency -Image (Join-Path $work 'copy.img') -Type $Type
+            $r.Clean | Should -BeTrue -Because $r.Detail
+            $r.LogReplays | Should -BeLessOrEqual $MaxReplays -Because $r.Detail
+        }
+        finally {
+            # The guard's shell only (its sleep ends by itself): never a computed negative pid.
+            if (-not $guard.HasExited) { $guard.Kill(); $null = $guard.WaitForExit(5000) }
+            Remove-LoopFilesystem $fs
+            Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction SilentlyContinue
+        }
+    }
+}

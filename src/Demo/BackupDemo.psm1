@@ -137,6 +137,52 @@ function Test-Snapshot {
     }
 }
 
+function Test-ImageConsistency {
+    <#
+    .SYNOPSIS
+        Judges a copy of a filesystem image by what a frozen copy of its type is (about_FsFreeze, CONSISTENCY BY
+        FILESYSTEM TYPE): ext2/3/4 must have no needs_recovery flag and pass e2fsck -fn; XFS carries the freeze's log
+        cover records, so xfs_repair -n may want one log replay first (a mount and umount of the copy in a private
+        mount namespace, -o nouuid) and must pass after it; btrfs must pass btrfs check --readonly. Returns
+        { Type; Clean; LogReplays; Detail }. The copy is changed only by the XFS log replay.
+    #>
+    param([Parameter(Mandatory)] [string] $Image, [Parameter(Mandatory)] [ValidateSet('ext2', 'ext3', 'ext4', 'xfs', 'btrfs')] [string] $Type)
+    $r = [ordered]@{ Type = $Type; Clean = $false; LogReplays = 0; Detail = '' }
+    switch -Wildcard ($Type) {
+        'ext*' {
+            $features = (& dumpe2fs -h $Image 2>$null | Select-String '^Filesystem features:').Line
+            & e2fsck -fn $Image *> $null
+            $code = $LASTEXITCODE
+            $recovery = $features -match 'needs_recovery'
+            $r.Clean = -not $recovery -and $code -eq 0
+            $r.Detail = "needs_recovery=$recovery; e2fsck -fn exit $code"
+        }
+        'xfs' {
+            & xfs_repair -n $Image *> $null
+            $before = $LASTEXITCODE
+            if ($before -ne 0) {
+                $loop = (& losetup -f --show $Image).Trim()
+                $mnt = (& mktemp -d /tmp/fsfreeze-xfsreplay.XXXXXX).Trim()
+                try {
+                    & unshare --mount --propagation private sh -c 'mount -o nouuid "$1" "$2" && umount "$2"' replay $loop $mnt
+                    $r.LogReplays = 1
+                }
+                finally { & losetup -d $loop; Remove-Item -LiteralPath $mnt -Force -ErrorAction SilentlyContinue }
+            }
+            & xfs_repair -n $Image *> $null
+            $after = $LASTEXITCODE
+            $r.Clean = $after -eq 0
+            $r.Detail = "xfs_repair -n exit $before before, $after after $($r.LogReplays) log replay(s)"
+        }
+        'btrfs' {
+            & btrfs check --readonly $Image *> $null
+            $r.Clean = $LASTEXITCODE -eq 0
+            $r.Detail = "btrfs check --readonly exit $LASTEXITCODE"
+        }
+    }
+    [pscustomobject]$r
+}
+
 function Test-SnapshotConsistent {
     # Clean means: no journal to replay, e2fsck -fy found nothing, and every file it could judge holds what was written.
     param([Parameter(Mandatory)] $Result)
@@ -160,5 +206,5 @@ function Format-Verdict {
     $problems -join '; '
 }
 
-Export-ModuleMember -Function Invoke-Tool, Invoke-ToolChecked, Get-UnixTime, Read-WriterLog, Get-ExpectedFiles, Get-WriterStall,
+Export-ModuleMember -Function Test-ImageConsistency, Invoke-Tool, Invoke-ToolChecked, Get-UnixTime, Read-WriterLog, Get-ExpectedFiles, Get-WriterStall,
     Test-Snapshot, Test-SnapshotConsistent, Format-Verdict

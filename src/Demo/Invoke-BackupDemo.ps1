@@ -191,6 +191,7 @@ try {
     Write-Host ("Writer held : longest gap between its changes around the freeze {0:N1} ms (around the unfrozen copy: {1:N1} ms)" -f $held.LongestMs, $duringPlain.LongestMs)
     Write-Host "Frozen snapshot   (Use-FsFreeze + cp): $(Format-Verdict $frozenResult)"
     Write-Host "Unfrozen snapshot (cp during writes) : $(Format-Verdict $plainResult)"
+    Write-Host '(ext4 is judged by its journal flag and e2fsck; a frozen XFS copy is judged after one log replay, the freeze''s log records: Test-ImageConsistency, about_FsFreeze)'
     foreach ($r in $frozenResult, $plainResult) {
         # A few names, so a failure can be followed up; the counts above are the story.
         $names = @($r.Mismatched | Sort-Object File | Select-Object -First 6 | ForEach-Object { "$($_.File) ($($_.How))" })

@@ -16,5 +16,7 @@ namespace FsFreeze
         WatchdogFailed,
         UnsafeStateDirectory,
         IoError,
+        /// <summary>A freeze hook failed or outlived its timeout (nothing frozen), or a thaw hook failed (reported after all ran).</summary>
+        HookFailed,
     }
 }

@@ -25,6 +25,7 @@ namespace FsFreeze.Commands
             FreezeErrorKind.InvalidTimeout => ("FsFreeze.InvalidTimeout", ErrorCategory.InvalidArgument),
             FreezeErrorKind.WatchdogFailed => ("FsFreeze.WatchdogFailed", ErrorCategory.ResourceUnavailable),
             FreezeErrorKind.UnsafeStateDirectory => ("FsFreeze.UnsafeStateDirectory", ErrorCategory.SecurityError),
+            FreezeErrorKind.HookFailed => ("FsFreeze.HookFailed", ErrorCategory.OperationStopped),
             _ => ("FsFreeze.IoError", ErrorCategory.WriteError),
         };
     }

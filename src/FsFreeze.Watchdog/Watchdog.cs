@@ -19,7 +19,7 @@ namespace FsFreeze.Watchdog
     /// already frozen. Afterwards this thread serves thaw/reset/status on its abstract socket until the set is
     /// thawed: by request, by the deadline, by SIGTERM, or (for a Use-FsFreeze scope) by its freezer's death.
     /// </summary>
-    internal sealed class Watchdog
+    internal sealed partial class Watchdog
     {
         /// <summary>How often the serving loop looks at the clock, the stop flag and the freezer, at the least.</summary>
         private const int SliceMs = 200;
@@ -68,6 +68,7 @@ namespace FsFreeze.Watchdog
                     _cancel.Cancel();
                     results = ThawHeldLocked(FreezeState.Thawed);
                 }
+                RunThawHooksOnce(HookRunner.ReasonAborted, report: true);
                 _handshake.Send(new Failure(new FsFreezeException(FreezeErrorKind.WatchdogFailed, FirstPath,
                     $"The watchdog failed ({e.GetType().Name}: {e.Message}) and thawed what it held ({Names(results)}).", e)).Format());
                 _handshake.Close();
@@ -79,6 +80,7 @@ namespace FsFreeze.Watchdog
 
         private int RunChecked()
         {
+            if (!RunFreezeHooks()) return 1;
             try
             {
                 Prepare();
@@ -87,6 +89,7 @@ namespace FsFreeze.Watchdog
             {
                 // The record goes before the answer: once the freezer hears "failed", no record of this freeze may remain.
                 _store.Delete(_request.Id);
+                RunThawHooksOnce(HookRunner.ReasonAborted, report: true);
                 _handshake.Send(new Failure(e).Format());
                 return 2;
             }
@@ -118,6 +121,7 @@ namespace FsFreeze.Watchdog
                     foreach (var m in _record.Members) m.FrozenAtUtc ??= DateTime.UtcNow;
                     TrySave();
                 }
+                RunThawHooksOnce(HookRunner.ReasonAborted, report: true);
                 _handshake.Send(new Failure(error).Format());
                 return 1;
             }
@@ -172,6 +176,7 @@ namespace FsFreeze.Watchdog
                 CreatedUtc = DateTime.UtcNow,
             };
             foreach (var fs in members) _record.Members.Add(RecordedMember.Of(fs));
+            AttachHooks(_record);
             try
             {
                 Listen();
@@ -238,6 +243,7 @@ namespace FsFreeze.Watchdog
                 ? $"The freeze timed out after {_request.TimeoutSec} s while FIFREEZE on {stuck} was still blocked (slow storage, or a loop device whose backing filesystem is frozen)."
                 : $"The watchdog was told to stop while FIFREEZE on {stuck} was still blocked.")
                 + what + " The blocked member is thawed as soon as its FIFREEZE returns.";
+            RunThawHooksOnce(HookRunner.ReasonAborted, report: true);
             _handshake.Send(new Failure(new FsFreezeException(FreezeErrorKind.ThawedByTimeout, FirstPath, message)).Format());
             _handshake.Close();
             Syslog.Write(Syslog.Warning, $"freeze {_request.Id}: {message}");
@@ -254,6 +260,7 @@ namespace FsFreeze.Watchdog
                 if (AllThawed())
                 {
                     Cleanup();
+                    RunThawHooksOnce(HookRunner.ReasonThawed);
                     return 0;
                 }
                 int left = MillisecondsLeft();
@@ -281,6 +288,7 @@ namespace FsFreeze.Watchdog
             lock (_gate) { results = ThawHeldLocked(how); }
             End(how);
             Syslog.Write(Syslog.Notice, $"freeze {_request.Id}: {why}; thawed {Names(results)}.");
+            RunThawHooksOnce(HookRunner.ReasonThawed);
             return code;
         }
 
@@ -299,6 +307,7 @@ namespace FsFreeze.Watchdog
                 + (failed.Count > 0 ? $"; could not thaw: {string.Join("; ", failed.ConvertAll(f => f.Error!.Message))}" : "")
                 + $". Freezer pid {_request.Freezer.Pid}{(_request.Freezer.IsAlive ? " is still running (stuck?)" : " is gone")}.";
             Syslog.Write(failed.Count > 0 ? Syslog.Error : Syslog.Warning, message);
+            RunThawHooksOnce(HookRunner.ReasonTimeout);
             return 3;
         }
 
@@ -336,7 +345,7 @@ namespace FsFreeze.Watchdog
                 reply = request.Verb switch
                 {
                     RequestVerb.Reset => Reset(request.Seconds),
-                    RequestVerb.Thaw => Thaw(request.Device),
+                    RequestVerb.Thaw => WithThawHooks(Thaw(request.Device), client),
                     _ => Status(),
                 };
             }

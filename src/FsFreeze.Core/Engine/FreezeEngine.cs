@@ -45,6 +45,12 @@ namespace FsFreeze
             return members;
         }
 
+        /// <summary>
+        /// -All: every local filesystem of this mount namespace that can be frozen, once per superblock, in freeze order,
+        /// and every mount left out with its reason. Reads only (the mount table, and an O_PATH open per candidate).
+        /// </summary>
+        public static DiscoveryResult Discover(IReadOnlyList<string>? exclude) => Discovery.Discover(MountTable.Read(), exclude);
+
         public static FreezeHandle Freeze(IReadOnlyList<Filesystem> members, FreezeOptions o)
         {
             if (members.Count == 0) throw new ArgumentException("A freeze needs at least one member.", nameof(members));
@@ -279,7 +285,10 @@ namespace FsFreeze
                     if (reply.Error == null && reply.Members.Count > 0)
                     {
                         var m = reply.Members[0];
-                        return ThawOutcome.For(member, record.Id, t.Path, m.ThawedAtUtc, m.Error) with { FrozenAtUtc = m.FrozenAtUtc ?? member.FrozenAtUtc };
+                        // The watchdog ran the thaw hooks when this request ended the freeze: report them with the freeze runs.
+                        var hooks = reply.Hooks.Count == 0 ? (IReadOnlyList<HookRun>)Array.Empty<HookRun>()
+                            : record.HookRuns.Where(h => h.Action == HookRunner.Freeze).Concat(reply.Hooks).ToList();
+                        return ThawOutcome.For(member, record.Id, t.Path, m.ThawedAtUtc, m.Error) with { FrozenAtUtc = m.FrozenAtUtc ?? member.FrozenAtUtc, HookRuns = hooks };
                     }
                     // The watchdog ended the freeze meanwhile (its deadline): its record says how.
                     var now = store.Load(record.Id, warn);
@@ -344,6 +353,7 @@ namespace FsFreeze
             }
             var r = FreezeSet.Thaw(fs);
             var recorded = member ?? RecordedMember.Of(fs);
+            FreezeRecord? ended = null;
             if (store != null && record != null && member != null && (r.Error == null || r.Error.Kind == FreezeErrorKind.NotFrozen))
             {
                 try
@@ -352,12 +362,40 @@ namespace FsFreeze
                     var now = store.Load(record.Id, warn) ?? record;
                     var m = now.FindMember(member.Device, member.Identity);
                     if (m != null) { m.State = FreezeState.Thawed; m.ThawedAtUtc = r.ThawedAt?.ToUniversalTime(); }
-                    if (now.Members.TrueForAll(x => x.State != FreezeState.Frozen)) store.End(now, FreezeState.Thawed, warn);
+                    if (now.Members.TrueForAll(x => x.State != FreezeState.Frozen)) { store.End(now, FreezeState.Thawed, warn); ended = now; }
                     else store.Save(now);
                 }
                 catch (FsFreezeException e) { warn?.Invoke(e.Message); }
             }
-            return ThawOutcome.For(recorded, id, fs.RequestedPath, r.ThawedAt?.ToUniversalTime(), r.Error);
+            var outcome = ThawOutcome.For(recorded, id, fs.RequestedPath, r.ThawedAt?.ToUniversalTime(), r.Error);
+            if (ended == null || ended.Hooks.Count == 0) return outcome;
+            // This thaw ended the freeze: its thaw hooks run here, once (the store's lock decided who ended it).
+            var freezeRuns = ended.HookRuns.Where(h => h.Action == HookRunner.Freeze).ToList();
+            var thawRuns = RunPendingThawHooks(store, ended, HookRunner.ReasonThawed, warn);
+            return outcome with { HookRuns = freezeRuns.Concat(thawRuns).ToList() };
+        }
+
+        /// <summary>
+        /// The thaw hooks of a freeze this process just ended (whoever ends a freeze runs them, so they run once), in
+        /// reverse order; the record then says they ran and keeps what they did.
+        /// </summary>
+        internal static List<HookRun> RunPendingThawHooks(RecordStore? store, FreezeRecord record, string reason, Action<string>? warn)
+        {
+            if (!record.ThawHooksPending || record.Hooks.Count == 0) return new List<HookRun>();
+            record.ThawHooksPending = false;
+            var env = HookRunner.Environment(record.Id, record.Members.Select(m => m.MountPoint), record.TimeoutSec, record.HookTimeoutSec);
+            var runs = HookRunner.RunThaw(record.Hooks, env, record.HookTimeoutSec, reason, null, null);
+            if (store == null) return runs;
+            try
+            {
+                using var _ = store.Lock();
+                var now = store.Load(record.Id, warn) ?? record;
+                now.ThawHooksPending = false;
+                now.HookRuns.AddRange(runs);
+                store.Save(now);
+            }
+            catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+            return runs;
         }
 
         /// <summary>Asks each live watchdog whether it holds the target's filesystem; the one that does thaws it.</summary>
@@ -375,7 +413,7 @@ namespace FsFreeze
                 return new ThawOutcome
                 {
                     Path = t.Path, MountPoint = t.Path, Device = held.Device, FreezeId = id,
-                    FrozenAtUtc = m?.FrozenAtUtc, ThawedAtUtc = m?.ThawedAtUtc, Error = reply.Error ?? m?.Error,
+                    FrozenAtUtc = m?.FrozenAtUtc, ThawedAtUtc = m?.ThawedAtUtc, Error = reply.Error ?? m?.Error, HookRuns = reply.Hooks,
                 };
             }
             catch (SocketException) { return null; }

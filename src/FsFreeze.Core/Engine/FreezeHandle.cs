@@ -19,6 +19,9 @@ namespace FsFreeze
         public int WatchdogPid { get; protected init; }
         public DateTime? DeadlineUtc { get; protected init; }
 
+        /// <summary>Every hook run of this freeze: the freeze runs, then (after ThawAll) the thaw runs this handle's thaw caused.</summary>
+        public List<HookRun> HookRuns { get; protected init; } = new List<HookRun>();
+
         public IReadOnlyList<ThawOutcome> ThawAll(Action<string>? warn)
         {
             lock (_gate)

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 using FsFreeze.State;
 
 namespace FsFreeze
@@ -35,7 +36,29 @@ namespace FsFreeze
                 CreatedUtc = DateTime.UtcNow,
             };
             foreach (var fs in members) record.Members.Add(RecordedMember.Of(fs));
-            store.Save(record);
+
+            // The freeze hooks first, before the record, the flush and the first FIFREEZE: one that fails aborts the freeze.
+            var hookEnv = HookRunner.Environment(record.Id, members.Select(m => m.MountPoint), 0, o.Hooks.TimeoutSec);
+            var ran = new List<HookSpec>();
+            if (!o.Hooks.IsEmpty)
+            {
+                var failed = HookRunner.RunFreeze(o.Hooks, hookEnv, ran, o.HookRuns.Add, () => o.Cancel.IsCancellationRequested, members[0].RequestedPath);
+                if (failed != null) throw failed;
+                o.Cancel.ThrowIfCancellationRequested();
+                record.Hooks.AddRange(ran);
+                record.HookTimeoutSec = o.Hooks.TimeoutSec;
+                record.ThawHooksPending = true;
+                foreach (var r in o.HookRuns) record.HookRuns.Add(r);
+            }
+            try
+            {
+                store.Save(record);
+            }
+            catch (FsFreezeException)
+            {
+                AbortHooks(ran, hookEnv, o);
+                throw;
+            }
 
             FreezeSet set;
             try
@@ -44,6 +67,7 @@ namespace FsFreeze
             }
             catch (Exception e) when (e is FsFreezeException || e is OperationCanceledException)
             {
+                AbortHooks(ran, hookEnv, o);
                 var stuck = (e as FsFreezeException)?.StillFrozen ?? Array.Empty<string>();
                 if (stuck.Count == 0)
                 {
@@ -66,7 +90,13 @@ namespace FsFreeze
                 try { store.Save(record); }
                 catch (FsFreezeException e) { o.Warn?.Invoke(e.Message); }
             }
-            return new InProcessFreeze(set, record, store, frozen);
+            return new InProcessFreeze(set, record, store, frozen) { HookRuns = o.HookRuns };
+        }
+
+        /// <summary>A freeze that did not happen: the hooks that ran "freeze" run "thaw" (reason "aborted").</summary>
+        private static void AbortHooks(List<HookSpec> ran, Dictionary<string, string> env, FreezeOptions o)
+        {
+            if (ran.Count > 0) HookRunner.RunThaw(ran, env, o.Hooks.TimeoutSec, HookRunner.ReasonAborted, o.HookRuns.Add, null);
         }
 
         protected override IReadOnlyList<ThawOutcome> ThawAllOnce(Action<string>? warn)
@@ -81,9 +111,10 @@ namespace FsFreeze
                 if (_store.Load(Id, warn) is FreezeRecord stored) record = stored;
             }
             catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+            var outcomes = new List<ThawOutcome>();
+            bool ended = false;
             using (held)
             {
-                var outcomes = new List<ThawOutcome>();
                 foreach (var hm in _set.Members)
                 {
                     var rm = record.FindMember(hm.Filesystem.Device);
@@ -103,14 +134,18 @@ namespace FsFreeze
                     outcomes.Add(ThawOutcome.For(rm, Id, hm.Filesystem.RequestedPath, rm.ThawedAtUtc, r.Error));
                 }
                 // Only now, after the thaw, the record says how it ended.
+                ended = record.IsHeld && record.Members.TrueForAll(m => m.State != FreezeState.Frozen);
                 try
                 {
-                    if (record.IsHeld && record.Members.TrueForAll(m => m.State != FreezeState.Frozen)) _store.End(record, FreezeState.Thawed, warn);
+                    if (ended) _store.End(record, FreezeState.Thawed, warn);
                     else if (record.IsHeld) _store.Save(record);
                 }
                 catch (FsFreezeException e) { warn?.Invoke(e.Message); }
-                return outcomes;
             }
+            // This process ended the freeze, so it runs the thaw hooks (after the store's lock: they may take a while).
+            // A freeze another process ended (Invoke-FsThaw in the scope) had its thaw hooks run there.
+            if (ended) HookRuns.AddRange(FreezeEngine.RunPendingThawHooks(_store, record, HookRunner.ReasonThawed, warn));
+            return outcomes;
         }
 
         public override void Dispose() => _set.Dispose();

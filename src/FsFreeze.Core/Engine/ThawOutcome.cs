@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using FsFreeze.State;
 
@@ -14,6 +15,10 @@ namespace FsFreeze
         public bool Scope { get; init; }
         public CancellationToken Cancel { get; init; }
         public Action<string>? Warn { get; init; }
+        /// <summary>Hooks to run with "freeze" before the flush and the first FIFREEZE, and with "thaw" after the thaw.</summary>
+        public HookPlan Hooks { get; init; } = HookPlan.None;
+        /// <summary>Every hook run of this freeze, as it ends (also when the freeze fails): the cmdlet reports them after the thaw.</summary>
+        public List<HookRun> HookRuns { get; init; } = new List<HookRun>();
     }
 
     /// <summary>The one result of thawing one member, however it was thawed: by its handle, its watchdog, or a fresh descriptor.</summary>
@@ -28,6 +33,9 @@ namespace FsFreeze
         public DateTime? FrozenAtUtc { get; init; }
         public DateTime? ThawedAtUtc { get; init; }
         public FsFreezeException? Error { get; init; }
+
+        /// <summary>The hooks of the freeze this thaw ended (its freeze runs, then the thaw runs it caused); empty otherwise.</summary>
+        public IReadOnlyList<HookRun> HookRuns { get; init; } = Array.Empty<HookRun>();
 
         /// <summary>The freeze had already been ended by a thaw request (a scope that thawed its own set): nothing left to do, no error.</summary>
         public bool AlreadyThawed { get; init; }

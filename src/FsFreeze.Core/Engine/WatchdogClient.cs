@@ -36,7 +36,8 @@ namespace FsFreeze
         }
 
         /// <summary>Starts a watchdog that freezes the set and holds it; returns when every member is frozen (or throws, nothing left frozen).</summary>
-        public static SpawnResult Spawn(SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel, string? executable = null)
+        public static SpawnResult Spawn(SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel, string? executable = null,
+            Action<HookRun>? onHook = null)
         {
             executable ??= DefaultExecutable;
             if (!File.Exists(executable))
@@ -70,18 +71,21 @@ namespace FsFreeze
                 // The request goes through stdin: paths may hold any character.
                 process.StandardInput.Write(request.Format());
                 process.StandardInput.Close();
-                return ReadHandshake(process, stderr, request, members, cancel);
+                return ReadHandshake(process, stderr, request, members, cancel, onHook);
             }
         }
 
         public sealed record SpawnResult(int WatchdogPid, DateTime? DeadlineUtc, IReadOnlyList<(Filesystem Fs, DateTime FrozenAtUtc, TimeSpan FreezeTime)> Frozen);
 
-        private static SpawnResult ReadHandshake(Process process, Task<string> stderr, SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel)
+        private static SpawnResult ReadHandshake(Process process, Task<string> stderr, SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel,
+            Action<HookRun>? onHook)
         {
             var frozen = new List<(Filesystem, DateTime, TimeSpan)>();
-            // The watchdog answers by its own deadline at the latest (it reports a FIFREEZE stuck past it).
-            // The margin covers a loaded machine; past it we stop waiting, and the watchdog still does its job.
-            var giveUp = DateTime.UtcNow.AddSeconds(request.TimeoutSec + 15);
+            // The watchdog answers by its own deadline at the latest (it reports a FIFREEZE stuck past it), after its hooks
+            // (each bounded by its timeout). The margin covers a loaded machine; past it we stop waiting, and the watchdog
+            // still does its job.
+            int hookBudget = request.Hooks.Count == 0 ? 0 : request.Hooks.Count * (request.HookTimeoutSec + 3) * 2 + 5;
+            var giveUp = DateTime.UtcNow.AddSeconds(request.TimeoutSec + 15 + hookBudget);
             while (true)
             {
                 var read = process.StandardOutput.ReadLineAsync();
@@ -99,7 +103,7 @@ namespace FsFreeze
                 if (!read.IsCompleted)
                 {
                     throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
-                        $"The watchdog (pid {process.Id}) did not finish freezing within {request.TimeoutSec + 15} s. It keeps running and thaws what it froze by its deadline; Get-FsFreezeStatus shows it.");
+                        $"The watchdog (pid {process.Id}) did not finish freezing within {request.TimeoutSec + 15 + hookBudget} s. It keeps running and thaws what it froze by its deadline; Get-FsFreezeStatus shows it.");
                 }
                 var line = read.Result;
                 if (line == null)
@@ -113,6 +117,9 @@ namespace FsFreeze
                 }
                 switch (HandshakeLine.Parse(line, members[0].RequestedPath))
                 {
+                    case HookDone h:
+                        onHook?.Invoke(h.Run);
+                        break;
                     case MemberFrozen f:
                         frozen.Add((members[f.Index], f.FrozenAtUtc, f.FreezeTime));
                         break;

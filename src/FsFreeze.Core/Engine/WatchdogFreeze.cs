@@ -21,8 +21,13 @@ namespace FsFreeze
         {
             var id = FreezeRecord.NewId();
             var request = new SpawnRequest(id, o.TimeoutSec, ProcessIdentity.Of(Environment.ProcessId), o.Flush, o.Scope, store.Path,
-                members.Select(fs => new SpawnMember(fs.OpenPath, fs.Device, fs.Mount.MountId, fs.RequestedPath)).ToList());
-            var r = WatchdogClient.Spawn(request, members, o.Cancel);
+                members.Select(fs => new SpawnMember(fs.OpenPath, fs.Device, fs.Mount.MountId, fs.RequestedPath)).ToList())
+            {
+                // The watchdog runs them: "freeze" before its first FIFREEZE, "thaw" after its last FITHAW, whoever asks for it.
+                Hooks = o.Hooks.Hooks, HookTimeoutSec = o.Hooks.TimeoutSec,
+                HookEnvironment = HookRunner.Environment(id, members.Select(m => m.MountPoint), o.TimeoutSec, o.Hooks.TimeoutSec),
+            };
+            var r = WatchdogClient.Spawn(request, members, o.Cancel, onHook: o.HookRuns.Add);
             return new WatchdogFreeze(store)
             {
                 Id = id,
@@ -30,6 +35,7 @@ namespace FsFreeze
                 WatchdogPid = r.WatchdogPid,
                 DeadlineUtc = r.DeadlineUtc,
                 Members = r.Frozen.Select(f => FrozenFilesystem.From(f.Fs, f.FrozenAtUtc.ToLocalTime(), f.FreezeTime, id, o.TimeoutSec, r.DeadlineUtc)).ToList(),
+                HookRuns = o.HookRuns,
             };
         }
 
@@ -39,12 +45,15 @@ namespace FsFreeze
             try
             {
                 var reply = WatchdogClient.Request(new WatchdogRequest(RequestVerb.Thaw, Id), WatchdogPid, path);
+                HookRuns.AddRange(reply.Hooks);
                 if (reply.Error == null) return reply.Members.Select(m => Outcome(m)).ToList();
                 if (reply.Error.Kind != FreezeErrorKind.NotFrozen) return new[] { ThawOutcome.Failed(path, reply.Error, Id) };
             }
             catch (SocketException) { }
             // The watchdog is gone, or holds nothing any more: the record says what became of the freeze.
-            return FreezeEngine.ThawRecorded(_store, Id, WatchdogPid, warn, Members.Select(m => m.MountPoint).ToList());
+            var outcomes = FreezeEngine.ThawRecorded(_store, Id, WatchdogPid, warn, Members.Select(m => m.MountPoint).ToList());
+            foreach (var o in outcomes) HookRuns.AddRange(o.HookRuns.Where(h => h.Action == HookRunner.Thaw));
+            return outcomes;
         }
 
         private ThawOutcome Outcome(MemberReport m)

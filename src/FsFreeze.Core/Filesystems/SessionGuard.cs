@@ -14,6 +14,18 @@ namespace FsFreeze
     {
         public static void Check(IReadOnlyList<Filesystem> members, MountTable table, IEnumerable<(string Path, string Why)> extra)
         {
+            foreach (var (fs, why) in Find(members, table, extra))
+            {
+                throw new FsFreezeException(FreezeErrorKind.SessionFilesystem, fs.RequestedPath,
+                    $"Refusing to freeze '{fs.MountPoint}' ({fs.FileSystemType} on {fs.Source}): it holds {why}. " +
+                    "A shell that writes its history or a temp file, or loads an assembly, from a frozen filesystem sleeps uninterruptibly and cannot be killed until someone else thaws it. " +
+                    "Freeze it from a process that lives on another filesystem, or add -Force (with -TimeoutSec as a safety net) if you are sure nothing here touches it while frozen.");
+            }
+        }
+
+        /// <summary>The members that hold something this process needs, and what (for -All, which freezes them knowingly).</summary>
+        public static List<(Filesystem Member, string Why)> Find(IReadOnlyList<Filesystem> members, MountTable table, IEnumerable<(string Path, string Why)> extra)
+        {
             var protectedBy = new Dictionary<string, string>(StringComparer.Ordinal);
             // The runtime and the module cannot move while the process runs: their canonical paths are resolved once.
             // Which filesystem holds them is looked up in the current table every time, so a new mount is still seen.
@@ -30,16 +42,12 @@ namespace FsFreeze
                 }
                 catch (NativeException) { /* a location that does not exist cannot hang us */ }
             }
+            var found = new List<(Filesystem, string)>();
             foreach (var fs in members)
             {
-                if (protectedBy.TryGetValue(fs.Device, out var why))
-                {
-                    throw new FsFreezeException(FreezeErrorKind.SessionFilesystem, fs.RequestedPath,
-                        $"Refusing to freeze '{fs.MountPoint}' ({fs.FileSystemType} on {fs.Source}): it holds {why}. " +
-                        "A shell that writes its history or a temp file, or loads an assembly, from a frozen filesystem sleeps uninterruptibly and cannot be killed until someone else thaws it. " +
-                        "Freeze it from a process that lives on another filesystem, or add -Force (with -TimeoutSec as a safety net) if you are sure nothing here touches it while frozen.");
-                }
+                if (protectedBy.TryGetValue(fs.Device, out var why)) found.Add((fs, why));
             }
+            return found;
         }
 
         // realpath of /proc/self/exe walks procfs (about 0.1 ms, measured; an idle freeze+thaw pair is ~0.5 ms): once per process.

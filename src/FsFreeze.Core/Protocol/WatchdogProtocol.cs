@@ -9,15 +9,17 @@ namespace FsFreeze.Protocol
     // The one definition of what pwsh and fsfreeze-watchdog say to each other. Every message is LineCodec lines
     // (tab-separated fields, escaped); each type here formats and parses itself, and nothing else builds a line.
     //
-    // Spawn (watchdog stdin):  "fsfreeze-watchdog <version>", "freeze ...", "member ..." per member, then EOF.
-    // Handshake (its stdout):  "frozen ..." per member as it freezes, then "ready ..." or an error line.
-    // Socket (abstract name "@fsfreeze/<id>"): one request line, one reply (a head line, then member lines).
+    // Spawn (watchdog stdin):  "fsfreeze-watchdog <version>", "freeze ...", "member ..." per member, then with hooks
+    //                          "hooks <timeout>", "hook <name> <path>" per hook and "hookenv <name> <value>", then EOF.
+    // Handshake (its stdout):  "hook ..." per hook run, "frozen ..." per member as it freezes, then "ready ..." or an error line.
+    // Socket (abstract name "@fsfreeze/<id>"): one request line, one reply (a head line, then member lines, then the
+    //                          "hook ..." lines of the thaw hooks that reply's thaw ran).
 
     /// <summary>The protocol's version and names.</summary>
     internal static class WatchdogProtocol
     {
         /// <summary>Checked at the spawn and in the ready line: a module and a watchdog of different builds refuse each other.</summary>
-        public const int Version = 2;
+        public const int Version = 3; // 3: hooks (spawn request, handshake, thaw reply)
 
         public const string Hello = "fsfreeze-watchdog";
 
@@ -51,6 +53,12 @@ namespace FsFreeze.Protocol
     internal sealed record SpawnRequest(string Id, long TimeoutSec, ProcessIdentity Freezer, bool Flush, bool Scope, string StateDir,
         IReadOnlyList<SpawnMember> Members)
     {
+        /// <summary>Hooks the watchdog runs with "freeze" before its first FIFREEZE and with "thaw" after its last FITHAW.</summary>
+        public IReadOnlyList<HookSpec> Hooks { get; init; } = Array.Empty<HookSpec>();
+        public int HookTimeoutSec { get; init; } = HookPlan.DefaultTimeoutSec;
+        /// <summary>FSFREEZE_* for the hooks, computed by the module (one place for their meaning).</summary>
+        public IReadOnlyDictionary<string, string> HookEnvironment { get; init; } = new Dictionary<string, string>();
+
         public string Format()
         {
             var sb = new StringBuilder();
@@ -61,6 +69,12 @@ namespace FsFreeze.Protocol
             {
                 sb.Append(LineCodec.Join("member", m.OpenPath, m.Device, WatchdogProtocol.Num(m.MountId), m.RequestedPath)).Append('\n');
             }
+            if (Hooks.Count > 0)
+            {
+                sb.Append(LineCodec.Join("hooks", WatchdogProtocol.Num(HookTimeoutSec))).Append('\n');
+                foreach (var h in Hooks) sb.Append(LineCodec.Join("hook", h.Name, h.Path)).Append('\n');
+                foreach (var kv in HookEnvironment) sb.Append(LineCodec.Join("hookenv", kv.Key, kv.Value)).Append('\n');
+            }
             return sb.ToString();
         }
 
@@ -69,6 +83,9 @@ namespace FsFreeze.Protocol
             int version = 0;
             string[]? head = null;
             var members = new List<SpawnMember>();
+            var hooks = new List<HookSpec>();
+            var hookEnv = new Dictionary<string, string>(StringComparer.Ordinal);
+            int hookTimeout = HookPlan.DefaultTimeoutSec;
             string? line;
             while ((line = input.ReadLine()) != null)
             {
@@ -81,6 +98,9 @@ namespace FsFreeze.Protocol
                     case "member" when f.Length >= 5:
                         members.Add(new SpawnMember(f[1], f[2], WatchdogProtocol.ParseNum(f[3]), f[4]));
                         break;
+                    case "hooks" when f.Length >= 2: hookTimeout = (int)WatchdogProtocol.ParseNum(f[1]); break;
+                    case "hook" when f.Length >= 3: hooks.Add(new HookSpec(f[1], f[2])); break;
+                    case "hookenv" when f.Length >= 3: hookEnv[f[1]] = f[2]; break;
                     default: throw new FormatException($"Unexpected line in the watchdog's request: '{f[0]}'.");
                 }
             }
@@ -95,7 +115,10 @@ namespace FsFreeze.Protocol
             if (!WatchdogProtocol.IsValidId(head[1])) throw new FormatException($"Bad freeze id '{head[1]}'.");
             return new SpawnRequest(head[1], WatchdogProtocol.ParseNum(head[2]),
                 new ProcessIdentity((int)WatchdogProtocol.ParseNum(head[3]), ulong.Parse(head[4], CultureInfo.InvariantCulture)),
-                head[5] == "1", head[6] == "1", head[7], members);
+                head[5] == "1", head[6] == "1", head[7], members)
+            {
+                Hooks = hooks, HookTimeoutSec = hookTimeout, HookEnvironment = hookEnv,
+            };
         }
     }
 
@@ -114,6 +137,7 @@ namespace FsFreeze.Protocol
                 "ready" when f.Length >= 3 => new Ready((int)WatchdogProtocol.ParseNum(f[1]), (int)WatchdogProtocol.ParseNum(f[2]),
                     WatchdogProtocol.FromTicks(WatchdogProtocol.At(f, 3))),
                 "error" => new Failure(ErrorShape.Parse(f, fallbackPath)),
+                "hook" => new HookDone(HookRun.FromFields(f, 1)),
                 _ => throw new FormatException($"Unexpected handshake line from the watchdog: '{f[0]}'."),
             };
         }
@@ -127,6 +151,17 @@ namespace FsFreeze.Protocol
     internal sealed record Ready(int Version, int WatchdogPid, DateTime? DeadlineUtc) : HandshakeLine
     {
         public override string Format() => LineCodec.Join("ready", WatchdogProtocol.Num(Version), WatchdogProtocol.Num(WatchdogPid), WatchdogProtocol.Ticks(DeadlineUtc));
+    }
+
+    /// <summary>A hook the watchdog ran (freeze, or thaw after a failed freeze), sent as soon as it ends.</summary>
+    internal sealed record HookDone(HookRun Run) : HandshakeLine
+    {
+        public override string Format()
+        {
+            var f = new List<string> { "hook" };
+            f.AddRange(Run.ToFields());
+            return LineCodec.Join(f.ToArray());
+        }
     }
 
     internal sealed record Failure(FsFreezeException Error) : HandshakeLine
@@ -185,6 +220,10 @@ namespace FsFreeze.Protocol
     /// </summary>
     internal sealed record WatchdogReply(FsFreezeException? Error, DateTime? DeadlineUtc, IReadOnlyList<MemberReport> Members)
     {
+        /// <summary>The thaw hooks the watchdog ran because this request ended its freeze (after the member lines). Empty lines
+        /// may come before the reply: the watchdog keeps the connection alive with them while those hooks run.</summary>
+        public IReadOnlyList<HookRun> Hooks { get; init; } = Array.Empty<HookRun>();
+
         public static WatchdogReply Failed(FsFreezeException e) => new WatchdogReply(e, null, Array.Empty<MemberReport>());
 
         public string Format()
@@ -194,6 +233,12 @@ namespace FsFreeze.Protocol
             {
                 var fields = new List<string> { "member", m.Device, m.Identity, m.State.ToString(), WatchdogProtocol.Ticks(m.FrozenAtUtc), WatchdogProtocol.Ticks(m.ThawedAtUtc) };
                 if (m.Error != null) fields.AddRange(new[] { m.Error.Kind.ToString(), WatchdogProtocol.Num(m.Error.Errno ?? 0), m.Error.Path, m.Error.Message });
+                sb.Append('\n').Append(LineCodec.Join(fields.ToArray()));
+            }
+            foreach (var h in Hooks)
+            {
+                var fields = new List<string> { "hook" };
+                fields.AddRange(h.ToFields());
                 sb.Append('\n').Append(LineCodec.Join(fields.ToArray()));
             }
             return sb.ToString();
@@ -207,14 +252,16 @@ namespace FsFreeze.Protocol
             FsFreezeException? error = head[0] == "error" ? ErrorShape.Parse(head, fallbackPath)
                 : head[0] == "ok" ? null : throw new FormatException($"Unexpected reply from the watchdog: '{head[0]}'.");
             var members = new List<MemberReport>();
+            var hooks = new List<HookRun>();
             for (int i = 1; i < lines.Length; i++)
             {
                 var f = LineCodec.Split(lines[i]);
+                if (f[0] == "hook") { hooks.Add(HookRun.FromFields(f, 1)); continue; }
                 if (f[0] != "member" || f.Length < 6) throw new FormatException($"Unexpected reply line from the watchdog: '{f[0]}'.");
                 members.Add(new MemberReport(f[1], f[2], Enum.Parse<FreezeState>(f[3]), WatchdogProtocol.FromTicks(f[4]), WatchdogProtocol.FromTicks(f[5]),
                     f.Length > 6 ? ErrorShape.Parse(f, fallbackPath, 6) : null));
             }
-            return new WatchdogReply(error, error == null ? WatchdogProtocol.FromTicks(WatchdogProtocol.At(head, 1)) : null, members);
+            return new WatchdogReply(error, error == null ? WatchdogProtocol.FromTicks(WatchdogProtocol.At(head, 1)) : null, members) { Hooks = hooks };
         }
     }
 }

@@ -56,6 +56,17 @@ namespace FsFreeze.State
         public DateTime? EndedUtc { get; set; }
         public List<RecordedMember> Members { get; } = new List<RecordedMember>();
 
+        /// <summary>The hooks that ran "freeze" for this freeze, in that order: whoever ends the freeze runs them with "thaw".</summary>
+        public List<HookSpec> Hooks { get; } = new List<HookSpec>();
+        public int HookTimeoutSec { get; set; } = HookPlan.DefaultTimeoutSec;
+        /// <summary>The thaw hooks are still to run: set while the freeze is held, cleared by the process that ran them.</summary>
+        public bool ThawHooksPending { get; set; }
+        /// <summary>What the hooks did (output cut to <see cref="RecordedOutput"/> characters each).</summary>
+        public List<HookRun> HookRuns { get; } = new List<HookRun>();
+
+        /// <summary>Hook output kept per run in a record (the full output goes to whoever ran the hook).</summary>
+        public const int RecordedOutput = 4096;
+
         public bool IsHeld => State == FreezeState.Frozen;
         public bool ByWatchdog => Watchdog.Pid > 0;
 
@@ -77,6 +88,18 @@ namespace FsFreeze.State
             Line("deadline", WatchdogProtocol.Ticks(DeadlineUtc));
             Line("created", WatchdogProtocol.Ticks(CreatedUtc));
             Line("ended", WatchdogProtocol.Ticks(EndedUtc));
+            if (Hooks.Count > 0 || HookRuns.Count > 0)
+            {
+                // Only for freezes with hooks: the records of every other freeze stay as they were.
+                Line("hooks", WatchdogProtocol.Num(HookTimeoutSec), WatchdogProtocol.Flag(ThawHooksPending));
+                foreach (var h in Hooks) Line("hook", h.Name, h.Path);
+                foreach (var run in HookRuns)
+                {
+                    var f = new List<string> { "hookrun" };
+                    f.AddRange(run.ToFields(RecordedOutput));
+                    Line(f.ToArray());
+                }
+            }
             foreach (var m in Members)
             {
                 Line("member", m.MountPoint, m.Device, WatchdogProtocol.Num(m.MountId), m.FileSystemType, m.Source, m.Identity,
@@ -110,6 +133,12 @@ namespace FsFreeze.State
                         case "deadline": r.DeadlineUtc = WatchdogProtocol.FromTicks(f[1]); break;
                         case "created": r.CreatedUtc = WatchdogProtocol.FromTicks(f[1]) ?? default; break;
                         case "ended": r.EndedUtc = WatchdogProtocol.FromTicks(f[1]); break;
+                        case "hooks":
+                            r.HookTimeoutSec = (int)WatchdogProtocol.ParseNum(f[1]);
+                            r.ThawHooksPending = f[2] == "1";
+                            break;
+                        case "hook": r.Hooks.Add(new HookSpec(f[1], f[2])); break;
+                        case "hookrun": r.HookRuns.Add(HookRun.FromFields(f, 1)); break;
                         case "member":
                             r.Members.Add(new RecordedMember
                             {

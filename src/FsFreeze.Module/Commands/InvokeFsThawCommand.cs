@@ -64,6 +64,8 @@ namespace FsFreeze.Commands
                 }
                 var thawed = result.ToThawed(frozenAt);
                 WriteVerbose($"Thawed '{thawed.MountPoint}'{(thawed.FrozenFor.HasValue ? $" after {thawed.FrozenFor.Value.TotalMilliseconds:N1} ms frozen" : "")}.");
+                // This thaw ended its freeze and the thaw hooks ran: their runs (and the freeze hooks') now, after the thaw.
+                if (result.HookRuns.Count > 0) ReportHooks(result.HookRuns, withOutput: true, thawed.MountPoint);
                 WriteObject(thawed);
             }
         }

@@ -12,7 +12,7 @@ namespace FsFreeze.Commands
     /// after the thaw, so nothing downstream (Out-File, a log, a redirection) can write to a filesystem that is
     /// still frozen. A timeout that fired while the scope ran is reported as FsFreeze.ThawedByTimeout.
     /// </summary>
-    [Cmdlet(VerbsOther.Use, "FsFreeze", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsOther.Use, "FsFreeze", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet)]
     [OutputType(typeof(object))]
     public sealed class UseFsFreezeCommand : FsFreezeSetCmdlet
     {
@@ -23,9 +23,11 @@ namespace FsFreeze.Commands
         protected override void EndProcessing()
         {
             IReadOnlyList<Filesystem>? members = null;
+            HookPlan hooks = HookPlan.None;
             try
             {
-                members = PlanSet(MountTable.Read());
+                members = PlanSet(MountTable.Read(), scope: true);
+                if (members != null) hooks = ReadHooks(members[0].RequestedPath);
             }
             catch (FsFreezeException e)
             {
@@ -40,14 +42,17 @@ namespace FsFreeze.Commands
             if (!ShouldProcess(string.Join(", ", members), "Freeze, run the scriptblock, thaw")) return;
 
             var warnings = new List<string>();
+            var options = Options(scope: true, warnings.Add, hooks);
             FreezeHandle handle;
             try
             {
-                handle = FreezeEngine.Freeze(members, Options(scope: true, warnings.Add));
+                handle = FreezeEngine.Freeze(members, options);
             }
             catch (FsFreezeException e)
             {
                 foreach (var w in warnings) WriteWarning(w);
+                // Nothing is frozen: the hooks' output may be written now.
+                ReportHooks(options.HookRuns, withOutput: true, members[0].RequestedPath);
                 ThrowTerminatingError(ErrorMapping.ToRecord(e));
                 return;
             }
@@ -95,6 +100,8 @@ namespace FsFreeze.Commands
                     if (o.AlreadyThawed) WriteVerbose($"'{o.MountPoint}' was already thawed inside the scriptblock.");
                     else if (o.Error != null) WriteFsError(o.Error);
                 }
+                // The hooks' runs and output, freeze and thaw, only now; a failed thaw hook is an error once all have run.
+                ReportHooks(handle.HookRuns, withOutput: true, handle.Members.Count > 0 ? handle.Members[0].MountPoint : "");
                 WriteVerbose($"Freeze {handle.Id} ended.");
             }
             catch (PipelineStoppedException)
