@@ -400,8 +400,7 @@ try { Use-FsFreeze -Path $env:MP -TimeoutSec 0 -ScriptBlock { 'scriptblock ran' 
         $env:FSFREEZE_STATE_DIR = $stateDir
         $frozen = Invoke-FsFreeze -Path $fs.MountPoint -TimeoutSec 60
         try {
-            # The directory must belong to the reader (or root) with mode 0700: hand it over for the listing.
-            Invoke-Native chown -R 65534 $stateDir | Out-Null
+            # Root's state directory, as FsFreeze makes it (0755, records 0644): readable as it is, nothing handed over.
             $r = Invoke-ChildPwsh -PwshPath $nobody.Pwsh -Prefix $nobody.Prefix -Environment @{
                 HOME = $nobody.Home; TMPDIR = $nobody.Home; MOD = $nobody.Module; FSFREEZE_STATE_DIR = $stateDir
             } -Command @'
@@ -411,7 +410,6 @@ Get-FsFreezeStatus | ForEach-Object { '{0}|{1}|{2}|{3}|{4}' -f $_.MountPoint, $_
 '@
         }
         finally {
-            Invoke-Native chown -R 0 $stateDir | Out-Null
             $frozen | Invoke-FsThaw | Out-Null
         }
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
