@@ -372,6 +372,7 @@ Describe 'A real non-root user (uid 65534)' -Tag 'Errors' {
         $env:FSFREEZE_STATE_DIR = $savedStateDir
         & fsfreeze -u $fs.MountPoint 2>$null
         Remove-LoopFilesystem $fs
+        & umount $stateDir 2>$null   # FsFreeze put its state on a tmpfs of its own there
         Remove-Item -LiteralPath $nobody.Root, $stateParent -Recurse -Force -ErrorAction SilentlyContinue
     }
 

@@ -626,7 +626,7 @@ $err | ForEach-Object { $_.Exception.Message }
         $r.Lines[1] | Should -BeLike $Message
         $r.Lines.Count | Should -Be 2
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
-        Get-ChildItem $script:StateDir -Filter '*.freeze' | Should -BeNullOrEmpty
+        Get-ChildItem $script:StateDir -Filter '*.frozen' | Should -BeNullOrEmpty
     }
 }
 

@@ -166,6 +166,7 @@ Describe 'Use-FsFreeze -TimeoutSec 0 (in this process, no watchdog)' -Tag 'UseFs
     AfterAll {
         $env:FSFREEZE_STATE_DIR = $savedStateDir
         Remove-LoopFilesystem $fs
+        & umount $stateDir 2>$null   # FsFreeze put its state on a tmpfs of its own there
         Remove-Item -LiteralPath $stateDir -Recurse -Force -ErrorAction SilentlyContinue
     }
 
@@ -208,7 +209,7 @@ Use-FsFreeze -Path $env:MP -TimeoutSec 0 -ScriptBlock { Set-Content -LiteralPath
             Wait-ProcessState -ProcessId $child.Process.Id -State D -WChan 'percpu_rwsem_wait' -TimeoutMs 30000 | Should -BeTrue -Because 'the scope writes to its own frozen filesystem'
             Start-Sleep -Seconds 3   # longer than any deadline the tests use (2 s)
             Test-IsFrozen $fs.MountPoint | Should -BeTrue
-            Get-ChildItem -LiteralPath $stateDir -Filter '*.tomb' | Should -BeNullOrEmpty
+            Get-ChildItem -LiteralPath $stateDir -Filter '*.timeout' | Should -BeNullOrEmpty
         }
         finally { & fsfreeze -u $fs.MountPoint 2>$null; Stop-IndependentThaw $net }
         Read-BackgroundLine $child -TimeoutMs 30000 | Should -Be 'done'
