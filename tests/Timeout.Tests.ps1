@@ -542,7 +542,8 @@ Start-Sleep -Seconds 600
         $status = Get-FsFreezeStatus -Path $fs.MountPoint
         $status.FreezeId | Should -Be $id
         $status.WatchdogAlive | Should -BeTrue
-        $status.Orphaned | Should -BeTrue
+        $status.FreezerAlive | Should -BeFalse
+        $status.Orphaned | Should -BeFalse -Because 'its watchdog still thaws it by the deadline'
         Test-IsFrozen $fs.MountPoint | Should -BeTrue
         (Invoke-FsThaw -Path $fs.MountPoint).State | Should -Be 'Thawed' -Because 'the surviving watchdog answers the thaw'
         Get-FsFreezeStatus | Should -BeNullOrEmpty

@@ -187,13 +187,14 @@ Describe 'Use-FsFreeze -TimeoutSec 0 (in this process, no watchdog)' -Tag 'UseFs
         $inside.Status[0].WatchdogPid | Should -Be 0
         $inside.Status[0].FreezerPid | Should -Be $PID
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
-        Get-ChildItem -LiteralPath $stateDir | Should -BeNullOrEmpty -Because 'its record is removed after the thaw'
+        Get-ChildItem -LiteralPath $stateDir -Filter '*.frozen' | Should -BeNullOrEmpty -Because 'its record is no longer a held freeze after the thaw'
+        (Get-ChildItem -LiteralPath $stateDir -Filter '*.thawed').Count | Should -Be 1 -Because 'it is kept a day as thawed, for "what happened to my freeze"'
     }
 
-    It 'thaws when the scriptblock throws, and removes its record' {
+    It 'thaws when the scriptblock throws, and ends its record' {
         { Use-FsFreeze -Path $fs.MountPoint -TimeoutSec 0 -ScriptBlock { throw 'boom inside' } } | Should -Throw '*boom inside*'
         Test-IsFrozen $fs.MountPoint | Should -BeFalse
-        Get-ChildItem -LiteralPath $stateDir | Should -BeNullOrEmpty
+        Get-ChildItem -LiteralPath $stateDir -Filter '*.frozen' | Should -BeNullOrEmpty
     }
 
     It 'does not rescue a scope stuck on its own frozen filesystem: there is no timeout (the reason for one)' {
