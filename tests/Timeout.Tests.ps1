@@ -75,6 +75,7 @@ AfterAll {
     # FsFreeze mounted a tmpfs on it (its state never lives where a freeze could hold a write).
     if ($script:StateDir -and (Test-Path $script:StateDir)) {
         & umount $script:StateDir 2>$null
+        if ($LASTEXITCODE -ne 0 -and (& findmnt -n --mountpoint $script:StateDir)) { & umount -l $script:StateDir }
         Remove-Item $script:StateDir -Recurse -Force
     }
 }
