@@ -116,6 +116,7 @@ MaxSessions 100
 # its module path holds FsFreeze; its cache is on /run, a tmpfs, so a pwsh in a frozen host never writes to /.
 SetEnv DOTNET_ROOT=/opt/dotnet PSModulePath=/opt/fsfreeze XDG_CACHE_HOME=/run/pwsh-cache POWERSHELL_TELEMETRY_OPTOUT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 POWERSHELL_UPDATECHECK=Off
 Subsystem powershell /opt/dotnet/dotnet /opt/pwsh/pwsh.dll -sshs -NoLogo -NoProfile
+Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
 cat > /usr/local/bin/pwsh <<'EOF'
 #!/bin/sh
