@@ -12,7 +12,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('FsFreeze.format.ps1xml')
-    CmdletsToExport      = @('Invoke-FsFreeze', 'Invoke-FsThaw', 'Use-FsFreeze', 'Reset-FsFreezeTimeout', 'Get-FsFreezeStatus')
+    CmdletsToExport      = @('Invoke-FsFreeze', 'Invoke-FsThaw', 'Use-FsFreeze', 'Reset-FsFreezeTimeout', 'Get-FsFreezeStatus', 'Use-FsFreezeFleet')
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()

@@ -132,6 +132,23 @@ Describe 'build.ps1 -Task Bench -Quick' -Tag 'Bench' {
         $svg.DocumentElement.polyline.Count | Should -BeGreaterOrEqual 3
     }
 
+    It 'reports the fleet barrier and the longest host hold for 1 and 3 hosts, the controller''s overhead apart from the snapshot' {
+        $json = Get-Content (Join-Path $script:outDir 'bench.json') -Raw | ConvertFrom-Json
+        @($json.Fleet.Sizes) | Should -Be @(1, 3)
+        foreach ($n in 1, 3) {
+            $rows = @($json.Rows | Where-Object Group -EQ "fleet of $n host(s), Use-FsFreezeFleet over SSH")
+            $rows.Count | Should -Be 5
+            $snapshot = $rows | Where-Object Baseline
+            $hold = $rows | Where-Object Name -Like 'longest host hold (*'
+            $overhead = $rows | Where-Object Name -Like 'controller overhead*'
+            $hold.MedianMs | Should -BeGreaterThan $snapshot.MedianMs -Because 'a host is held at least as long as the snapshot'
+            $overhead.MedianMs | Should -BeGreaterThan 0
+            ($rows | Where-Object Name -Like 'fleet barrier*').MedianMs | Should -BeGreaterOrEqual 0
+        }
+        ($json.Rows | Where-Object { $_.Group -eq 'fleet of 1 host(s), Use-FsFreezeFleet over SSH' -and $_.Name -like 'fleet barrier*' }).MedianMs | Should -Be 0
+        @(Get-ChildItem -Path '/tmp/fsfreeze-simfleet.*' -Directory -ErrorAction Ignore) | Should -BeNullOrEmpty -Because 'the fleet is removed'
+    }
+
     It 'leaves none of its filesystems mounted or attached' {
         $json = Get-Content (Join-Path $script:outDir 'bench.json') -Raw | ConvertFrom-Json
         $json.Filesystems.Count | Should -BeGreaterThan 0

@@ -74,7 +74,10 @@ Describe 'docs/ matches the real cmdlets' -Tag 'Help' {
         $fresh = Join-Path ([IO.Path]::GetTempPath()) "fsfreeze-help-$([guid]::NewGuid().ToString('N'))"
         try {
             & (Join-Path $RepoRoot 'src/HelpGen/Build-Help.ps1') -DocsPath $DocsDir -OutPath $fresh 6>$null
-            foreach ($file in 'FsFreeze.dll-Help.xml', 'about_FsFreeze.help.txt') {
+            # Every about topic the generator made (about_FsFreeze, about_FsFreezeFleet), not a fixed list.
+            $abouts = @(Get-ChildItem -LiteralPath $fresh -Filter 'about_*.help.txt' | ForEach-Object Name)
+            $abouts | Should -Contain 'about_FsFreezeFleet.help.txt'
+            foreach ($file in @('FsFreeze.dll-Help.xml') + $abouts) {
                 Get-Content -Raw (Join-Path $fresh $file) | Should -BeExactly (Get-Content -Raw (Join-Path $RepoRoot "en-US/$file")) -Because "en-US/$file must be regenerated (build.ps1 -Task Docs) and committed"
             }
         }
@@ -104,6 +107,7 @@ Describe 'Get-Help in a fresh pwsh' -Tag 'Help' {
                 $pages[$n] = try { Get-Help $n -Full -ErrorAction Stop | Out-String -Width 400 } catch { "ERROR: $_" }
             }
             $pages['about_FsFreeze'] = Get-Help about_FsFreeze | Out-String -Width 400
+            $pages['about_FsFreezeFleet'] = Get-Help about_FsFreezeFleet | Out-String -Width 400
             $pages | ConvertTo-Json -Compress
         }
         $names = Get-ChildItem $DocsDir -Filter '*-*.md' | ForEach-Object BaseName
@@ -131,6 +135,17 @@ Describe 'Get-Help in a fresh pwsh' -Tag 'Help' {
         $about = $Rendered['about_FsFreeze']
         $about | Should -Match 'TOPIC\s+about_FsFreeze'
         foreach ($topic in 'THE CONSISTENT-BACKUP RECIPE', 'THE TIMEOUT, AND WHY IT EXISTS', 'WHAT FREEZING / DOES', 'ERRORS AND WHAT TO DO', 'FsFreeze.ThawedByTimeout', 'ConvertTo-Json -EnumsAsStrings') {
+            $about | Should -Match ([regex]::Escape($topic))
+        }
+    }
+}
+
+Describe 'Get-Help about_FsFreezeFleet' -Tag 'Help', 'Fleet' {
+    It 'works after Import-Module and covers the lease, what it cannot do, and the recipe for each engine' {
+        $about = (& (Get-PwshPath) -NoProfile -NonInteractive -Command "Import-Module '$env:FSFREEZE_TEST_MODULE/FsFreeze.psd1'; Get-Help about_FsFreezeFleet | Out-String -Width 400") -join "`n"
+        $about | Should -Match 'TOPIC\s+about_FsFreezeFleet'
+        foreach ($topic in 'THE LEASE: WHAT IT PROTECTS AGAINST, AND WHAT IT CANNOT', 'RECIPE: POWERSHELL REMOTING OVER SSH', 'RECIPE: ANSIBLE',
+            'Use-FsFreezeFleet', 'FsFreeze.FleetInconsistent', 'Subsystem powershell', 'fleet_snapshot.yml', 'outlives') {
             $about | Should -Match ([regex]::Escape($topic))
         }
     }
@@ -192,6 +207,8 @@ Describe 'Table views fit 80 columns' -Tag 'Help' {
     It '<Type> shows every column at width 80' -ForEach @(
         @{ Type = 'FrozenFilesystem'; Headers = 'MountPoint', 'Type', 'Source', 'FrozenAt', 'FreezeMs', 'Deadline'
             Object = { [FsFreeze.FrozenFilesystem]@{ MountPoint = '/srv/data/postgres'; FileSystemType = 'btrfs'; Source = '/dev/mapper/vg0-data'; Device = '253:1'; FrozenAt = [datetime]::Now; FreezeTime = [timespan]::FromMilliseconds(412.5); Deadline = [datetime]::Now.AddSeconds(60) } } }
+        @{ Type = 'FleetHostFreeze'; Headers = 'ComputerName', 'State', 'Held', 'FrozenAt', 'ThawedAt', 'FrozenFor'
+            Object = { [FsFreeze.FleetHostFreeze]@{ ComputerName = '/srv/data/postgres'; State = 'ThawedElsewhere'; HeldThroughScriptBlock = $true; FrozenAt = [datetime]::Now.AddSeconds(-12); ThawedAt = [datetime]::Now; Renewals = 2 } } }
         @{ Type = 'ThawedFilesystem'; Headers = 'MountPoint', 'Type', 'State', 'ThawedAt', 'FrozenFor'
             Object = { [FsFreeze.ThawedFilesystem]@{ MountPoint = '/srv/data/postgres'; FileSystemType = 'btrfs'; Source = '/dev/loop3'; State = 'ThawedByTimeout'; FrozenAt = [datetime]::Now.AddSeconds(-60); ThawedAt = [datetime]::Now } } }
     ) {

@@ -432,6 +432,24 @@ try {
         Complete-Group $group
     }
 
+    # 8. Fleets (issue 11): Use-FsFreezeFleet over SSH to simulated hosts (Measure-Fleet.ps1 makes, freezes only inside
+    # and removes its own hosts): the fleet barrier and the longest host hold for 1, 3 and 8 hosts (-Quick: 1 and 3), the
+    # snapshot (the scriptblock) as the baseline, so the ratio and the overhead rows show what the controller adds.
+    $fleetBench = & (Join-Path $PSScriptRoot 'Measure-Fleet.ps1') -ModulePath $ModulePath -Quick:$Quick -PassThru
+    foreach ($f in @($fleetBench.Summary | Where-Object ScriptBlock -EQ 'snapshot')) {
+        $group = "fleet of $($f.Hosts) host(s), Use-FsFreezeFleet over SSH"
+        $samples = @($f.Samples)
+        $null = Add-Row $group 'snapshot (the scriptblock: cp --reflink of every host''s image)' ([double[]]$samples.SnapshotMs) -Baseline
+        $null = Add-Row $group 'longest host hold (first FIFREEZE to last FITHAW)' ([double[]]$samples.LongestHoldMs)
+        $null = Add-Row $group 'fleet barrier (first host frozen to last host frozen)' ([double[]]$samples.BarrierMs) `
+            -Note "freeze phase (first request sent to last answer) $($f.FreezePhaseMs.ToString('0.0')) ms, of it sending the $($f.Hosts) requests $($f.DispatchMs.ToString('0.0')) ms"
+        $null = Add-Row $group 'controller overhead (longest hold - snapshot)' ([double[]]@($samples | ForEach-Object { $_.LongestHoldMs - $_.SnapshotMs })) `
+            -Note "before the scriptblock $($f.BeforeMs.ToString('0.0')) ms, after it $($f.AfterMs.ToString('0.0')) ms (medians)"
+        $empty = $fleetBench.Summary | Where-Object { $_.Hosts -eq $f.Hosts -and $_.ScriptBlock -eq 'empty' }
+        $null = Add-Row $group 'longest host hold with an empty scriptblock (the controller alone)' ([double[]]@($empty.Samples).LongestHoldMs)
+        Complete-Group $group
+    }
+
     # Goals from issue 5, judged on this run's numbers.
     function Get-Row([string] $Group, [string] $Like) { $rows | Where-Object { $_.Group -eq $Group -and $_.Name -like $Like } | Select-Object -First 1 }
     $goals = [Collections.Generic.List[object]]::new()
@@ -468,6 +486,7 @@ try {
         Quick = [bool]$Quick; Machine = Get-MachineInfo; WriterThresholdMs = $WriterThresholdMs
         Rows = $rows; Dirty = $dirtyPoints; Goals = $goals; Filesystems = $allMountPoints; Watchdog = $watchdogMemory
         KernelWindow = [ordered]@{ Config = $kernel.Config; Pairs = $kernel.Pairs; Sets = $kernel.Sets; DurationSec = $kernel.DurationSec }
+        Fleet = [ordered]@{ Sizes = $fleetBench.Sizes; Reps = $fleetBench.Reps; DurationSec = $fleetBench.DurationSec; Summary = @($fleetBench.Summary | Select-Object -Property * -ExcludeProperty Samples) }
     }
     # NaN is not JSON: the skipped rows carry null instead.
     $jsonText = $result | ConvertTo-Json -Depth 6

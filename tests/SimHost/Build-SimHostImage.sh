@@ -25,9 +25,10 @@ stage=$(mktemp -d /var/tmp/fsfreeze-simhost-build.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 start=$(date +%s)
 
-# minbase: apt, dpkg, coreutils, util-linux (fsfreeze), bash. openssh-server for the fleet tests to come;
-# libicu72, libssl3 and ca-certificates for .NET.
-mmdebstrap --quiet --variant=minbase --include=openssh-server,libicu72,libssl3,ca-certificates \
+# minbase: apt, dpkg, coreutils, util-linux (fsfreeze), bash. openssh-server for the fleet tests (sshd with pwsh
+# as its powershell subsystem); python3 for Ansible's modules on the fleet hosts; libicu72, libssl3 and
+# ca-certificates for .NET.
+mmdebstrap --quiet --variant=minbase --include=openssh-server,libicu72,libssl3,ca-certificates,python3 \
   bookworm "$stage/root"
 
 mkdir -p "$stage/root/opt/dotnet/shared" "$stage/root/opt/pwsh"

@@ -19,7 +19,7 @@ $script:Here = $PSScriptRoot
 $script:InitScript = Join-Path $PSScriptRoot 'simhost-init.sh'
 $script:BuildScript = Join-Path $PSScriptRoot 'Build-SimHostImage.sh'
 # Change this string (or anything the key covers, see Get-SimHostImageKey) and the next run builds a new image.
-$script:ImageRecipe = 'fsfreeze-simhost/1 bookworm minbase openssh-server,libicu72,libssl3,ca-certificates /opt/dotnet /opt/pwsh'
+$script:ImageRecipe = 'fsfreeze-simhost/1 bookworm minbase openssh-server,libicu72,libssl3,ca-certificates,python3 /opt/dotnet /opt/pwsh'
 $script:CacheDir = if ($env:FSFREEZE_SIMHOST_CACHE) { $env:FSFREEZE_SIMHOST_CACHE } else { '/var/cache/fsfreeze-simhost' }
 $script:TempPrefix = '/tmp/fsfreeze-simhost.'
 # Every host this session made, removed or not: Get-SimHostLeak looks at all of them.
@@ -261,6 +261,10 @@ function New-SimHost {
     .PARAMETER NetNs
         A network namespace file for the host to live in (/run/netns/NAME from 'ip netns add', or /proc/PID/ns/net);
         with one, the host also gets its own read-only sysfs. Without, it shares this machine's network.
+    .PARAMETER ImageDirectory
+        Where the host's disk images go (a directory of their own is made there, named after the host's temp
+        directory, and removed with the host): for example a shared "storage" filesystem, so that reflink copies of
+        every host's images can be taken there (a fleet's storage array). Default: the host's temp directory.
     .PARAMETER UnsafeTestBindMount
         For the harness's own tests only: a directory of THIS machine bind-mounted into the host at /mnt/this-machine,
         which the isolation check must refuse. Never freeze anything in such a host (New-SimHost throws anyway).
@@ -274,12 +278,14 @@ function New-SimHost {
         [ValidateRange(1, 64)] [int] $RootSizeGB = 3,
         [ValidateRange(128, 65536)] [int] $DataSizeMB = 320,
         [string] $NetNs,
+        [string] $ImageDirectory,
         [string] $UnsafeTestBindMount,
         [int] $StartTimeoutSec = 120
     )
     if ((Invoke-Checked id -ArgumentList '-u').Trim() -ne '0') { throw 'Simulated hosts need root (loop devices, namespaces).' }
     if ($ModulePath -and -not (Test-Path -LiteralPath (Join-Path $ModulePath 'FsFreeze.psd1'))) { throw "No FsFreeze.psd1 in -ModulePath '$ModulePath'." }
     if ($NetNs -and -not (Test-Path -LiteralPath $NetNs)) { throw "No network namespace file '$NetNs'." }
+    if ($ImageDirectory -and -not (Test-Path -LiteralPath $ImageDirectory -PathType Container)) { throw "No directory '$ImageDirectory' for the images." }
     if ($UnsafeTestBindMount -and -not (Test-Path -LiteralPath $UnsafeTestBindMount -PathType Container)) { throw "No directory '$UnsafeTestBindMount'." }
     $image = Initialize-SimHostImage
     $sw = [Diagnostics.Stopwatch]::StartNew()
@@ -289,6 +295,7 @@ function New-SimHost {
         PSTypeName     = 'FsFreeze.Test.SimHost'
         Name           = $Name
         Dir            = $dir
+        ImageDir       = $ImageDirectory ? (Join-Path (Resolve-Path -LiteralPath $ImageDirectory).ProviderPath (Split-Path $dir -Leaf)) : $null
         RootFilesystem = $RootFilesystem
         Loops          = [Collections.Generic.List[object]]::new()
         MountPoints    = [Collections.Generic.List[string]]::new()   # the host's freezable filesystems, inside paths
@@ -308,6 +315,7 @@ function New-SimHost {
     }
     $script:Created.Add($h)
     try {
+        if ($h.ImageDir) { $null = New-Item -ItemType Directory -Path $h.ImageDir }
         $root = New-SimHostLoop $h -Role 'root' -Type $RootFilesystem -Size "${RootSizeGB}G" -MountPoint '/'
         $data = @()
         $i = 0
@@ -395,7 +403,7 @@ function New-SimHost {
 function New-SimHostLoop {
     # An image file, mkfs, and a loop device of our own (losetup -f --show): recorded in the host before anything else.
     param($SimHost, [string] $Role, [string] $Type, [string] $Size, [string] $MountPoint)
-    $img = Join-Path $SimHost.Dir "$Role.img"
+    $img = Join-Path ($SimHost.ImageDir ? $SimHost.ImageDir : $SimHost.Dir) "$Role.img"
     Invoke-Checked truncate -ArgumentList '-s', $Size, $img | Out-Null
     switch ($Type) {
         # Inode tables and journal initialised now, so no lazy-init writer runs in the host behind a test's freeze.
@@ -770,6 +778,10 @@ function Remove-SimHost {
                 Remove-Item -LiteralPath $SimHost.Dir -Recurse -Force
             }
         }
+        # Images kept elsewhere (-ImageDirectory) go once no loop device holds them.
+        if (-not $problems.Count -and $SimHost.PSObject.Properties['ImageDir'] -and $SimHost.ImageDir -and (Test-Path -LiteralPath $SimHost.ImageDir)) {
+            Remove-Item -LiteralPath $SimHost.ImageDir -Recurse -Force
+        }
         # 5. The thaw guards last: while anything above failed, they are still behind the host.
         if (-not $problems.Count) { foreach ($g in @($SimHost.Guards)) { Stop-SimHostThawGuard $g } }
         $SimHost.Isolated = $false
@@ -807,6 +819,7 @@ function Get-SimHostLeak {
                 foreach ($m in $mounts) { if ($m.MountPoint.StartsWith("$($h.Dir)/") -or $m.MountPoint -eq $h.Dir) { "$($h.Name): $($m.MountPoint) is mounted" } }
                 if (Test-Path -LiteralPath $h.Dir) { "$($h.Name): directory $($h.Dir) exists" }
             }
+            if ($h.PSObject.Properties['ImageDir'] -and $h.ImageDir -and (Test-Path -LiteralPath $h.ImageDir)) { "$($h.Name): image directory $($h.ImageDir) exists" }
         }
     }
 }
@@ -834,3 +847,6 @@ function Get-SimHost {
 
 Export-ModuleMember -Function Initialize-SimHostImage, Get-SimHostImageKey, New-SimHost, Assert-SimHostIsolated, Invoke-SimHost,
     Invoke-SimHostPwsh, Start-SimHostThawGuard, Stop-SimHostThawGuard, Invoke-SimHostThaw, Remove-SimHost, Get-SimHostLeak, Get-SimHost
+
+# Fleets of hosts (network namespaces with veth links, sshd with pwsh as its subsystem, shared storage): SimFleet.ps1.
+. (Join-Path $PSScriptRoot 'SimFleet.ps1')
