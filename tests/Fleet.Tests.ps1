@@ -258,6 +258,34 @@ Describe 'Use-FsFreezeFleet over SSH sessions' -Tag 'Fleet' {
         Assert-SnapshotClean $res.Snapshot -Count 6
     }
 
+    It 'the by-hand recipe of about_FsFreezeFleet (Invoke-Command with the existing cmdlets) freezes, renews and thaws every host' {
+        # The code as the about topic shows it, with a reflink copy (and a wait past the 10 s lease) as the snapshot.
+        $about = Get-Content -Raw (Join-Path $PSScriptRoot '../docs/about_FsFreezeFleet.md')
+        $recipe = [regex]::Match($about, '(?s)The same by hand.*?```powershell\r?\n(.*?)```').Groups[1].Value
+        $recipe | Should -Match 'Reset-FsFreezeTimeout'
+        $recipe = $recipe.Replace('/srv/data', '/data1').Replace('storage-cli snapshot create --group cluster1',
+            'foreach ($i in $using:images) { cp --reflink=always $i.Image (Join-Path $using:snap "$($i.Name).img") }; Start-Sleep -Seconds 12')
+        $snap = Join-Path $Conn.Storage 'snapshots/by-hand'
+        $null = New-Item -ItemType Directory -Path $snap
+        $r = Invoke-SimFleetController $Fleet -TimeoutSec 120 -Environment @{ RECIPE = $recipe; SNAP = $snap } -Command @'
+$ErrorActionPreference = 'Stop'
+Import-Module $env:SIMHOST_PSM1
+$conn = Get-Content -LiteralPath $env:SIMFLEET_CONNECTION -Raw | ConvertFrom-Json
+$s = New-SimFleetSession -ConnectionFile $env:SIMFLEET_CONNECTION
+$snap = $env:SNAP
+$images = @(foreach ($h in $conn.Hosts) { [pscustomobject]@{ Name = $h.Name; Image = ($h.Images | Where-Object Role -EQ 'data1').Image } })
+$sw = [Diagnostics.Stopwatch]::StartNew()
+. ([scriptblock]::Create($env:RECIPE))
+'recipe took {0:0.0} s' -f $sw.Elapsed.TotalSeconds
+'still held by FsFreeze: ' + (Invoke-Command -Session $s { @(Get-FsFreezeStatus).Count } | Measure-Object -Sum).Sum
+'@
+        $r.ExitCode | Should -Be 0 -Because "$($r.StdOut) $($r.StdErr)"
+        [double]([regex]::Match($r.StdOut, 'recipe took ([\d.]+) s').Groups[1].Value) | Should -BeGreaterThan 12 -Because 'the snapshot outlasted the 10 s lease: only the renewals kept the hosts frozen'
+        $r.StdOut | Should -Match 'still held by FsFreeze: 0' -Because 'every host thawed its own freeze (a lease that ran out would have failed the recipe: ErrorActionPreference Stop)'
+        foreach ($e in $Hosts) { Get-HostFrozen $e.SimHost | Should -BeNullOrEmpty }
+        Assert-SnapshotClean $snap -Count 3
+    }
+
     It 'refuses a lease shorter than 2 s and freezes nothing with -WhatIf' {
         $r = Invoke-SimFleetController $Fleet -TimeoutSec 120 -Command @'
 Import-Module $env:SIMHOST_PSM1
@@ -299,6 +327,27 @@ Describe 'Fleet faults' -Tag 'Fleet' {
             Get-HostFrozen $w.Entry.SimHost | Should -BeNullOrEmpty
         }
         # The copies were taken while every host was frozen, before the kill.
+        Assert-SnapshotClean $run.Snapshot -Count 6
+    }
+
+    It 'SIGTERM to the controller while every host is frozen thaws every host at once, long before the lease' {
+        $lease = 30
+        $run = Invoke-FleetRun -LeaseSec $lease -HoldSec 120 -Background
+        $null = Wait-FleetMarker $run
+        $writers = foreach ($e in $Hosts) { [pscustomobject]@{ Entry = $e; Pid = (Start-HostWriter $e.SimHost '/data1/term.txt' 'term-w') } }
+        foreach ($w in $writers) { Wait-HostProcessState $w.Entry.SimHost $w.Pid 'D' | Should -Be 'D' }
+        $c = $run.Controller
+        $stat = [IO.File]::ReadAllText("/proc/$($c.Pid)/stat")
+        $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')[19] | Should -Be $c.StartTime
+        $termAt = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds() / 1000
+        & kill -TERM $c.Pid
+        $c.Process.WaitForExit(20000) | Should -BeTrue -Because 'SIGTERM ends the controller after the thaw'
+        foreach ($w in $writers) {
+            $done = Wait-HostFile $w.Entry.SimHost '/run/term-w.done' -TimeoutSec 10
+            $done | Should -Not -BeNullOrEmpty
+            ([double]$done - $termAt) | Should -BeLessThan 10 -Because "$($w.Entry.Name) is thawed by the controller's SIGTERM handler, not by its $lease s lease"
+            Get-HostFrozen $w.Entry.SimHost | Should -BeNullOrEmpty
+        }
         Assert-SnapshotClean $run.Snapshot -Count 6
     }
 

@@ -458,10 +458,11 @@ function Get-SimFleetLeak {
             foreach ($e in @($f.Hosts)) {
                 if ($e.SimHost) { Get-SimHostLeak $e.SimHost }
                 if (Test-SimNetNsHolderAlive $e.NetNs) { "fleet host $($e.Name): its network namespace holder $($e.NetNs.Pid) is running" }
-                foreach ($p in @(Get-NetNsProcess $e.NetNs)) { "fleet host $($e.Name): process $p runs in its network namespace" }
+                # Namespace inode numbers are reused once a namespace is gone (see Get-SimHostLeak): only before removal.
+                if (-not $f.Removed) { foreach ($p in @(Get-NetNsProcess $e.NetNs)) { "fleet host $($e.Name): process $p runs in its network namespace" } }
             }
             if (Test-SimNetNsHolderAlive $f.Controller) { "fleet: the controller namespace holder $($f.Controller.Pid) is running" }
-            foreach ($p in @(Get-NetNsProcess $f.Controller)) { "fleet: process $p runs in the controller namespace" }
+            if (-not $f.Removed) { foreach ($p in @(Get-NetNsProcess $f.Controller)) { "fleet: process $p runs in the controller namespace" } }
             if ($f.Storage) {
                 if ($mounts | Where-Object MountPoint -EQ $f.Storage.MountPoint) { "fleet: storage $($f.Storage.MountPoint) is mounted" }
                 if ($f.Storage.Device -and (Test-LoopAttachedToUs ([pscustomobject]@{ Device = $f.Storage.Device; Image = $f.Storage.Image }))) { "fleet: storage loop device $($f.Storage.Device) is attached" }
