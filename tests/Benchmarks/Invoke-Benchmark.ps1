@@ -441,8 +441,11 @@ try {
         $samples = @($f.Samples)
         $null = Add-Row $group 'snapshot (the scriptblock: cp --reflink of every host''s image)' ([double[]]$samples.SnapshotMs) -Baseline
         $null = Add-Row $group 'longest host hold (first FIFREEZE to last FITHAW)' ([double[]]$samples.LongestHoldMs)
-        $null = Add-Row $group 'fleet barrier (first host frozen to last host frozen)' ([double[]]$samples.BarrierMs) `
-            -Note "freeze phase (first request sent to last answer) $($f.FreezePhaseMs.ToString('0.0')) ms, of it sending the $($f.Hosts) requests $($f.DispatchMs.ToString('0.0')) ms"
+        # A barrier across one host is 0 by definition: a row only where there is something to wait for.
+        if ($f.Hosts -gt 1) {
+            $null = Add-Row $group 'fleet barrier (first host frozen to last host frozen)' ([double[]]$samples.BarrierMs) `
+                -Note "freeze phase (first request sent to last answer) $($f.FreezePhaseMs.ToString('0.0')) ms, of it sending the $($f.Hosts) requests $($f.DispatchMs.ToString('0.0')) ms"
+        }
         $null = Add-Row $group 'controller overhead (longest hold - snapshot)' ([double[]]@($samples | ForEach-Object { $_.LongestHoldMs - $_.SnapshotMs })) `
             -Note "before the scriptblock $($f.BeforeMs.ToString('0.0')) ms, after it $($f.AfterMs.ToString('0.0')) ms (medians)"
         $empty = $fleetBench.Summary | Where-Object { $_.Hosts -eq $f.Hosts -and $_.ScriptBlock -eq 'empty' }
