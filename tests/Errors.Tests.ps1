@@ -373,6 +373,7 @@ Describe 'A real non-root user (uid 65534)' -Tag 'Errors' {
         & fsfreeze -u $fs.MountPoint 2>$null
         Remove-LoopFilesystem $fs
         & umount $stateDir 2>$null   # FsFreeze put its state on a tmpfs of its own there
+        if ($LASTEXITCODE -ne 0 -and (& findmnt -n --mountpoint $stateDir)) { & umount -l $stateDir }
         Remove-Item -LiteralPath $nobody.Root, $stateParent -Recurse -Force -ErrorAction SilentlyContinue
     }
 

@@ -167,6 +167,7 @@ Describe 'Use-FsFreeze -TimeoutSec 0 (in this process, no watchdog)' -Tag 'UseFs
         $env:FSFREEZE_STATE_DIR = $savedStateDir
         Remove-LoopFilesystem $fs
         & umount $stateDir 2>$null   # FsFreeze put its state on a tmpfs of its own there
+        if ($LASTEXITCODE -ne 0 -and (& findmnt -n --mountpoint $stateDir)) { & umount -l $stateDir }
         Remove-Item -LiteralPath $stateDir -Recurse -Force -ErrorAction SilentlyContinue
     }
 
