@@ -74,8 +74,7 @@ AfterAll {
     $env:FSFREEZE_STATE_DIR = $script:SavedStateDir
     # FsFreeze mounted a tmpfs on it (its state never lives where a freeze could hold a write).
     if ($script:StateDir -and (Test-Path $script:StateDir)) {
-        & umount $script:StateDir 2>$null
-        if ($LASTEXITCODE -ne 0 -and (& findmnt -n --mountpoint $script:StateDir)) { & umount -l $script:StateDir }
+        for ($i = 0; $i -lt 5 -and (& findmnt -n --mountpoint $script:StateDir); $i++) { & umount -l $script:StateDir }
         Remove-Item $script:StateDir -Recurse -Force
     }
 }

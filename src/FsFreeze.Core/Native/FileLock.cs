@@ -37,6 +37,23 @@ namespace FsFreeze.Native
             return new FileLock(fd);
         }
 
+        private const int O_RDONLY = 0, O_DIRECTORY = 0x10000;
+
+        /// <summary>An exclusive lock on a directory (no file created): serializes who may mount on it.</summary>
+        public static FileLock OnDirectory(string path)
+        {
+            int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+            if (fd < 0) throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Open, path);
+            while (flock(fd, LOCK_EX) != 0)
+            {
+                var errno = NativeError.LastErrno();
+                if (errno == Errno.EINTR) continue;
+                close(fd);
+                throw NativeError.FromErrno(errno, NativeOperation.Open, path);
+            }
+            return new FileLock(fd);
+        }
+
         public void Dispose()
         {
             if (_fd >= 0) close(_fd); // closing releases the lock

@@ -54,13 +54,17 @@ namespace FsFreeze.State
             {
                 if (StatX.NoFollow(Path) == null) Posix.MakeDirectory(Path, 0x1ED /* 0755 */);
                 CheckPath(mustExist: true);
-                var mount = MountIdentity.Of(Path, MountTable.Read());
-                if (mount == null || !FilesystemTypes.IsNeverFrozen(mount.FileSystemType))
+                // Under a lock on the directory itself: two first freezes at once must not stack two tmpfs mounts.
+                using (FileLock.OnDirectory(Path))
                 {
-                    // On a filesystem a freeze could hold, a record write could sleep until someone thaws it.
-                    MountTmpfs.On(Path);
-                    CheckPath(mustExist: true);
+                    var mount = MountIdentity.Of(Path, MountTable.Read());
+                    if (mount == null || !FilesystemTypes.IsNeverFrozen(mount.FileSystemType))
+                    {
+                        // On a filesystem a freeze could hold, a record write could sleep until someone thaws it.
+                        MountTmpfs.On(Path);
+                    }
                 }
+                CheckPath(mustExist: true);
             }
             catch (NativeException e)
             {
