@@ -137,7 +137,7 @@ Describe 'build.ps1 -Task Bench -Quick' -Tag 'Bench' {
         @($json.Fleet.Sizes) | Should -Be @(1, 3)
         foreach ($n in 1, 3) {
             $rows = @($json.Rows | Where-Object Group -EQ "fleet of $n host(s), Use-FsFreezeFleet over SSH")
-            $rows.Count | Should -Be ($n -gt 1 ? 5 : 4) -Because 'one host has no barrier to wait for: no row
+            $rows.Count | Should -Be ($n -gt 1 ? 5 : 4) -Because 'one host has no barrier to wait for: no row'
             $snapshot = $rows | Where-Object Baseline
             $hold = $rows | Where-Object Name -Like 'longest host hold (*'
             $overhead = $rows | Where-Object Name -Like 'controller overhead*'
@@ -145,7 +145,7 @@ Describe 'build.ps1 -Task Bench -Quick' -Tag 'Bench' {
             $overhead.MedianMs | Should -BeGreaterThan 0
             if ($n -gt 1) { ($rows | Where-Object Name -Like 'fleet barrier*').MedianMs | Should -BeGreaterThan 0 }
         }
-        @($json.Fleet.Summary | Where-Object Hosts -EQ 1 | ForEach-Object BarrierMs | Where-Object { $_ -ne 0 }) | Should -BeNullOrEmpty -Because 'one host: first and last frozen are the same
+        @($json.Fleet.Summary | Where-Object Hosts -EQ 1 | ForEach-Object BarrierMs | Where-Object { $_ -ne 0 }) | Should -BeNullOrEmpty -Because 'one host: first and last frozen are the same'
         @(Get-ChildItem -Path '/tmp/fsfreeze-simfleet.*' -Directory -ErrorAction Ignore) | Should -BeNullOrEmpty -Because 'the fleet is removed'
     }
 
