@@ -23,26 +23,15 @@ namespace FsFreeze.Native
         private FileLock(int fd) => _fd = fd;
 
         /// <summary>Blocks until the lock is ours. The file lives on a tmpfs (the state directory), so opening it never hangs.</summary>
-        public static FileLock Acquire(string path)
-        {
-            int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0x1A4 /* 0644 */);
-            if (fd < 0) throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Open, path);
-            while (flock(fd, LOCK_EX) != 0)
-            {
-                var errno = NativeError.LastErrno();
-                if (errno == Errno.EINTR) continue;
-                close(fd);
-                throw NativeError.FromErrno(errno, NativeOperation.Open, path);
-            }
-            return new FileLock(fd);
-        }
+        public static FileLock Acquire(string path) => Take(open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0x1A4 /* 0644 */), path);
 
         private const int O_RDONLY = 0, O_DIRECTORY = 0x10000;
 
         /// <summary>An exclusive lock on a directory (no file created): serializes who may mount on it.</summary>
-        public static FileLock OnDirectory(string path)
+        public static FileLock OnDirectory(string path) => Take(open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0), path);
+
+        private static FileLock Take(int fd, string path)
         {
-            int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
             if (fd < 0) throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Open, path);
             while (flock(fd, LOCK_EX) != 0)
             {
