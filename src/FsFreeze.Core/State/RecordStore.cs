@@ -117,7 +117,10 @@ namespace FsFreeze.State
         }
 
         /// <summary>Every record, whatever its state. Read-only; entries that cannot be read are reported and skipped.</summary>
-        public List<FreezeRecord> LoadAll(Action<string>? warn)
+        public List<FreezeRecord> LoadAll(Action<string>? warn) => LoadAll(warn, null);
+
+        /// <param name="worthReading">when given, a record is read only if it says yes to its state and its file's statx</param>
+        private List<FreezeRecord> LoadAll(Action<string>? warn, Func<FreezeState, StatX.Info, bool>? worthReading)
         {
             var all = new List<FreezeRecord>();
             if (!IsReadable()) return all;
@@ -130,6 +133,12 @@ namespace FsFreeze.State
                 foreach (var (ext, state) in Files)
                 {
                     if (!name.EndsWith(ext, StringComparison.Ordinal) || name.StartsWith(".", StringComparison.Ordinal)) continue;
+                    if (worthReading != null)
+                    {
+                        StatX.Info? info = null;
+                        try { info = StatX.NoFollow(file); } catch (NativeException) { } // TryRead reports it
+                        if (info is StatX.Info i && !worthReading(state, i)) continue;
+                    }
                     var r = TryRead(file, name.Substring(0, name.Length - ext.Length), state, warn);
                     if (r != null) all.Add(r);
                 }
@@ -159,7 +168,9 @@ namespace FsFreeze.State
                 using var fd = FileDescriptorHandle.OpenNoFollow(file);
                 var info = StatX.Of(fd, file);
                 if (!info.IsRegularFile) throw new FormatException("not a regular file");
-                var r = FreezeRecord.Parse(Encoding.UTF8.GetString(fd.ReadAll(MaxRecordBytes, file)), state);
+                if (info.Size > MaxRecordBytes) throw NativeError.FromErrno(Errno.EFBIG, NativeOperation.Open, file);
+                // A buffer of the file's size (a record is a few hundred bytes), not of the limit: a status lists every record.
+                var r = FreezeRecord.Parse(Encoding.UTF8.GetString(fd.ReadAll((int)info.Size + 1, file)), state);
                 if (r.Id != id) throw new FormatException($"it holds freeze '{r.Id}'");
                 return r;
             }
@@ -181,18 +192,11 @@ namespace FsFreeze.State
             var temp = System.IO.Path.Combine(Path, $".{r.Id}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
             try
             {
-                var bytes = Encoding.UTF8.GetBytes(r.Serialize());
-                using (var stream = new FileStream(temp, new FileStreamOptions
-                {
-                    Mode = FileMode.CreateNew, Access = FileAccess.Write,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-                }))
-                {
-                    stream.Write(bytes, 0, bytes.Length);
-                }
-                File.Move(temp, target, overwrite: true);
+                // Raw calls: a record may be written while members are frozen (a tmpfs write, but still inside the window).
+                RawFile.WriteNew(temp, Encoding.UTF8.GetBytes(r.Serialize()), 0x1A4 /* 0644 */);
+                RawFile.Rename(temp, target);
             }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            catch (NativeException e)
             {
                 TryDelete(temp);
                 throw Failed("write", e);
@@ -232,7 +236,10 @@ namespace FsFreeze.State
         public void Prune(MountTable table, Action<string>? warn)
         {
             using var _ = Lock();
-            foreach (var r in LoadAll(warn))
+            // An ended record is read only once its file is older than a day (its last write is its end): a busy host keeps
+            // hundreds of them, and reading them all made every freeze slower.
+            long keepAfter = DateTimeOffset.UtcNow.Add(-KeepEnded).ToUnixTimeSeconds();
+            foreach (var r in LoadAll(warn, (state, info) => state == FreezeState.Frozen || info.ModifiedUnixSeconds < keepAfter))
             {
                 bool stale = r.IsHeld
                     ? !r.ByWatchdog && r.Members.TrueForAll(m => m.State != FreezeState.Frozen || IsReplaced(m, table))
