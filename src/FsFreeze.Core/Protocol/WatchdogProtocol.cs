@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Text;
 
 namespace FsFreeze.Protocol
@@ -9,15 +10,17 @@ namespace FsFreeze.Protocol
     // The one definition of what pwsh and fsfreeze-watchdog say to each other. Every message is LineCodec lines
     // (tab-separated fields, escaped); each type here formats and parses itself, and nothing else builds a line.
     //
-    // Spawn (watchdog stdin):  "fsfreeze-watchdog <version>", "freeze ...", "member ..." per member, then EOF.
+    // Spawn (watchdog stdin):  "fsfreeze-watchdog <version>", "freeze ...", "member ..." per member, then an empty line.
     // Handshake (its stdout):  "frozen ..." per member as it freezes, then "ready ..." or an error line.
-    // Socket (abstract name "@fsfreeze/<id>"): one request line, one reply (a head line, then member lines).
+    // Socket (abstract name "@fsfreeze/<id>"): one request line, one reply (a head line, then member lines), then EOF.
+    // Control pipe (a Use-FsFreeze scope only: the same stdin and stdout, kept open after the handshake): request lines
+    // as on the socket, each answered by a reply ended by an empty line. EOF on stdin: the scope is gone.
 
     /// <summary>The protocol's version and names.</summary>
     internal static class WatchdogProtocol
     {
         /// <summary>Checked at the spawn and in the ready line: a module and a watchdog of different builds refuse each other.</summary>
-        public const int Version = 2;
+        public const int Version = 3;
 
         public const string Hello = "fsfreeze-watchdog";
 
@@ -44,8 +47,8 @@ namespace FsFreeze.Protocol
         internal static string At(string[] f, int i) => i < f.Length ? f[i] : "";
     }
 
-    /// <summary>One member of a spawn request: what pwsh planned, and the mount id the watchdog's open must reach.</summary>
-    internal sealed record SpawnMember(string OpenPath, string Device, long MountId, string RequestedPath);
+    /// <summary>One member of a spawn request: what pwsh planned (with its freeze wave), and the mount id the watchdog's open must reach.</summary>
+    internal sealed record SpawnMember(string OpenPath, string Device, long MountId, string RequestedPath, int Wave = 0);
 
     /// <summary>What pwsh asks a new watchdog to do: freeze these members with this timeout, on behalf of this freezer.</summary>
     internal sealed record SpawnRequest(string Id, long TimeoutSec, ProcessIdentity Freezer, bool Flush, bool Scope, string StateDir,
@@ -59,18 +62,22 @@ namespace FsFreeze.Protocol
                 Freezer.StartTime.ToString(CultureInfo.InvariantCulture), WatchdogProtocol.Flag(Flush), WatchdogProtocol.Flag(Scope), StateDir)).Append('\n');
             foreach (var m in Members)
             {
-                sb.Append(LineCodec.Join("member", m.OpenPath, m.Device, WatchdogProtocol.Num(m.MountId), m.RequestedPath)).Append('\n');
+                sb.Append(LineCodec.Join("member", m.OpenPath, m.Device, WatchdogProtocol.Num(m.MountId), m.RequestedPath, WatchdogProtocol.Num(m.Wave))).Append('\n');
             }
-            return sb.ToString();
+            // The end of the request: the watchdog stops reading here, so a scope can keep the pipe for its thaw.
+            return sb.Append('\n').ToString();
         }
 
-        public static SpawnRequest Parse(TextReader input)
+        public static SpawnRequest Parse(TextReader input) => Parse(input.ReadLine);
+
+        /// <summary>Reads lines up to the empty line that ends the request (or EOF), and not one line further.</summary>
+        public static SpawnRequest Parse(Func<string?> nextLine)
         {
             int version = 0;
             string[]? head = null;
             var members = new List<SpawnMember>();
             string? line;
-            while ((line = input.ReadLine()) != null)
+            while ((line = nextLine()) != null)
             {
                 if (line.Length == 0) break;
                 var f = LineCodec.Split(line);
@@ -79,7 +86,8 @@ namespace FsFreeze.Protocol
                     case WatchdogProtocol.Hello: version = (int)WatchdogProtocol.ParseNum(WatchdogProtocol.At(f, 1)); break;
                     case "freeze" when f.Length >= 8: head = f; break;
                     case "member" when f.Length >= 5:
-                        members.Add(new SpawnMember(f[1], f[2], WatchdogProtocol.ParseNum(f[3]), f[4]));
+                        members.Add(new SpawnMember(f[1], f[2], WatchdogProtocol.ParseNum(f[3]), f[4],
+                            WatchdogProtocol.At(f, 5).Length > 0 ? (int)WatchdogProtocol.ParseNum(f[5]) : 0));
                         break;
                     default: throw new FormatException($"Unexpected line in the watchdog's request: '{f[0]}'.");
                 }
@@ -155,10 +163,36 @@ namespace FsFreeze.Protocol
 
     internal enum RequestVerb { Thaw, Reset, Status }
 
-    /// <summary>A request on a watchdog's socket. It names the freeze: a socket never acts on a request for another freeze.</summary>
-    internal sealed record WatchdogRequest(RequestVerb Verb, string FreezeId, string Device = "", long Seconds = 0)
+    /// <summary>
+    /// A request on a watchdog's socket or control pipe. It names the freeze: a watchdog never acts on a request for
+    /// another freeze. A thaw names one device, several (<see cref="MoreDevices"/>: thawed together, in reverse waves), or
+    /// none (all of them).
+    /// </summary>
+    internal sealed record WatchdogRequest(RequestVerb Verb, string FreezeId, string Device = "", long Seconds = 0, IReadOnlyList<string>? MoreDevices = null)
     {
-        public string Format() => LineCodec.Join(Verb.ToString().ToLowerInvariant(), FreezeId, Device, WatchdogProtocol.Num(Seconds));
+        public string Format()
+        {
+            var fields = new List<string> { Verb.ToString().ToLowerInvariant(), FreezeId, Device, WatchdogProtocol.Num(Seconds) };
+            if (MoreDevices != null) fields.AddRange(MoreDevices);
+            return LineCodec.Join(fields.ToArray());
+        }
+
+        /// <summary>Every device the request names (empty: all).</summary>
+        public IReadOnlyList<string> Devices
+        {
+            get
+            {
+                var all = new List<string>();
+                if (Device.Length > 0) all.Add(Device);
+                if (MoreDevices != null) all.AddRange(MoreDevices);
+                return all;
+            }
+        }
+
+        public bool Equals(WatchdogRequest? other) => other != null && Verb == other.Verb && FreezeId == other.FreezeId && Device == other.Device
+            && Seconds == other.Seconds && (MoreDevices ?? Array.Empty<string>()).SequenceEqual(other.MoreDevices ?? Array.Empty<string>());
+
+        public override int GetHashCode() => HashCode.Combine(Verb, FreezeId, Device, Seconds);
 
         public static WatchdogRequest Parse(string line)
         {
@@ -171,7 +205,8 @@ namespace FsFreeze.Protocol
                 _ => throw new FormatException($"Unknown request '{f[0]}'."),
             };
             return new WatchdogRequest(verb, WatchdogProtocol.At(f, 1), WatchdogProtocol.At(f, 2),
-                WatchdogProtocol.At(f, 3).Length > 0 ? WatchdogProtocol.ParseNum(f[3]) : 0);
+                WatchdogProtocol.At(f, 3).Length > 0 ? WatchdogProtocol.ParseNum(f[3]) : 0,
+                f.Length > 4 ? f[4..] : null);
         }
     }
 
@@ -198,6 +233,9 @@ namespace FsFreeze.Protocol
             }
             return sb.ToString();
         }
+
+        /// <summary>On the control pipe: the reply, then an empty line (its lines are never empty).</summary>
+        public string FormatFramed() => Format() + "\n\n";
 
         public static WatchdogReply Parse(string text, string fallbackPath)
         {
