@@ -51,6 +51,17 @@ namespace FsFreeze.Native
             }
         }
 
+        /// <summary>Creates or empties a file (its modification time becomes now); a symlink there is refused.</summary>
+        public static void Touch(string path)
+        {
+            const int O_TRUNC = 0x200;
+            int fd;
+            do { fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0x1A4); }
+            while (fd < 0 && NativeError.LastErrno() == Errno.EINTR);
+            if (fd < 0) throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Open, path);
+            close(fd);
+        }
+
         public static void Rename(string from, string to)
         {
             if (rename(from, to) != 0) throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Open, to);

@@ -117,10 +117,11 @@ namespace FsFreeze.State
         }
 
         /// <summary>Every record, whatever its state. Read-only; entries that cannot be read are reported and skipped.</summary>
-        public List<FreezeRecord> LoadAll(Action<string>? warn) => LoadAll(warn, null);
+        public List<FreezeRecord> LoadAll(Action<string>? warn) => LoadAll(warn, null, null);
 
+        /// <param name="byState">when given, a record is looked at only if it says yes to its state (from the file's name)</param>
         /// <param name="worthReading">when given, a record is read only if it says yes to its state and its file's statx</param>
-        private List<FreezeRecord> LoadAll(Action<string>? warn, Func<FreezeState, StatX.Info, bool>? worthReading)
+        private List<FreezeRecord> LoadAll(Action<string>? warn, Func<FreezeState, bool>? byState, Func<FreezeState, StatX.Info, bool>? worthReading)
         {
             var all = new List<FreezeRecord>();
             if (!IsReadable()) return all;
@@ -133,6 +134,7 @@ namespace FsFreeze.State
                 foreach (var (ext, state) in Files)
                 {
                     if (!name.EndsWith(ext, StringComparison.Ordinal) || name.StartsWith(".", StringComparison.Ordinal)) continue;
+                    if (byState != null && !byState(state)) continue;
                     if (worthReading != null)
                     {
                         StatX.Info? info = null;
@@ -236,16 +238,39 @@ namespace FsFreeze.State
         public void Prune(MountTable table, Action<string>? warn)
         {
             using var _ = Lock();
-            // An ended record is read only once its file is older than a day (its last write is its end): a busy host keeps
-            // hundreds of them, and reading them all made every freeze slower.
+            // Held records are few and always looked at. Ended ones are kept a day; a busy host keeps hundreds of them, and
+            // looking at each on every freeze made every freeze slower: they are swept once an hour, and then only those
+            // whose file (its last write is the freeze's end) is older than a day are read.
+            bool sweep = EndedSweepDue();
             long keepAfter = DateTimeOffset.UtcNow.Add(-KeepEnded).ToUnixTimeSeconds();
-            foreach (var r in LoadAll(warn, (state, info) => state == FreezeState.Frozen || info.ModifiedUnixSeconds < keepAfter))
+            foreach (var r in LoadAll(warn, state => state == FreezeState.Frozen || sweep,
+                (state, info) => state == FreezeState.Frozen || info.ModifiedUnixSeconds < keepAfter))
             {
                 bool stale = r.IsHeld
                     ? !r.ByWatchdog && r.Members.TrueForAll(m => m.State != FreezeState.Frozen || IsReplaced(m, table))
                     : DateTime.UtcNow - (r.EndedUtc ?? r.CreatedUtc) > KeepEnded;
                 if (stale) Delete(r.Id);
             }
+            if (sweep)
+            {
+                try { RawFile.Touch(System.IO.Path.Combine(Path, SweptMarker)); }
+                catch (NativeException) { } // then the next freeze sweeps again
+            }
+        }
+
+        /// <summary>Its modification time says when ended records were last swept (a dot file: never read as a record).</summary>
+        private const string SweptMarker = ".swept";
+        private static readonly TimeSpan SweepEvery = TimeSpan.FromHours(1);
+
+        private bool EndedSweepDue()
+        {
+            try
+            {
+                return StatX.NoFollow(System.IO.Path.Combine(Path, SweptMarker)) is not StatX.Info info
+                    || DateTimeOffset.UtcNow.ToUnixTimeSeconds() - info.ModifiedUnixSeconds > (long)SweepEvery.TotalSeconds
+                    || info.ModifiedUnixSeconds > DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 60; // a clock set back
+            }
+            catch (NativeException) { return true; }
         }
 
         /// <summary>A member whose device now carries another filesystem. A device with nothing mounted is kept: a filesystem unmounted while frozen stays frozen, invisibly.</summary>
