@@ -162,10 +162,23 @@ namespace FsFreeze.Commands
 
         private protected IReadOnlyList<string> Requested => _paths;
 
-        private protected FreezeOptions Options(bool scope, Action<string> warn) => new FreezeOptions
+        private protected FreezeOptions Options(bool scope, Action<string> warn, WatchdogClient.WatchdogLaunch? launch = null) => new FreezeOptions
         {
-            TimeoutSec = TimeoutSec, Flush = !NoFlush, Scope = scope, Cancel = Cancellation, Warn = warn,
+            TimeoutSec = TimeoutSec, Flush = !NoFlush, Scope = scope, Cancel = Cancellation, Warn = warn, Launch = launch,
         };
+
+        /// <summary>
+        /// With a timeout, the watchdog is started before the set is planned, so its start overlaps the planning (it waits
+        /// for its request; unused, disposing it lets it end). Not for -WhatIf, nor without root (the freeze fails anyway).
+        /// </summary>
+        private protected WatchdogClient.WatchdogLaunch? PrestartWatchdog()
+        {
+            if (TimeoutSec == 0 || !FsFreeze.Native.Posix.HasSysAdmin()) return null;
+            if (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) && w is SwitchParameter s && s.IsPresent) return null;
+            if (SessionState.PSVariable.GetValue("WhatIfPreference") is bool b && b) return null;
+            if (SessionState.PSVariable.GetValue("WhatIfPreference") is SwitchParameter p && p.IsPresent) return null;
+            return WatchdogClient.Prestart();
+        }
 
         /// <summary>Narrates a frozen set (never between FIFREEZEs: every member already frozen holds its writers meanwhile).</summary>
         private protected void ReportFrozen(FreezeHandle handle)

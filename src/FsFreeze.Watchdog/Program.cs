@@ -27,30 +27,45 @@ namespace FsFreeze.Watchdog
             ProcessSetup.LeaveWorkingDirectory();
             ProcessSetup.ShieldFromOomKiller();
 
+            // Everything that does not depend on the request, while it is on its way: FsFreeze starts the watchdog before
+            // it plans the set, so this overlaps its planning. Hang-up and interrupt belong to the freezer's terminal:
+            // ignore. A termination request (shutdown, an admin's kill) thaws everything first: a watchdog never leaves a
+            // filesystem frozen on purpose (before the request, it just ends).
+            var standby = new Standby();
+            using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
+            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true);
+            using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, c => c.Cancel = true);
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; standby.Stop.Set(); });
+
             var handshake = new Handshake(new PipeEnd(1));
             var stdin = new PipeEnd(0);
             SpawnRequest request;
             try
             {
                 // Up to the empty line that ends the request, and not a byte further: a scope's pipe carries its thaw later.
-                request = SpawnRequest.Parse(() => stdin.ReadLine(-1, out var line) == PipeEnd.ReadStatus.Line ? line : null);
+                // A SIGTERM while waiting for it ends the wait (nothing is frozen yet).
+                request = SpawnRequest.Parse(() =>
+                {
+                    while (!standby.Stop.IsSet)
+                    {
+                        var status = stdin.ReadLine(200, out var line);
+                        if (status == PipeEnd.ReadStatus.Line) return line;
+                        if (status == PipeEnd.ReadStatus.EndOfFile) return null;
+                    }
+                    throw new IOException("stopped by a signal (SIGTERM) before the request came");
+                });
             }
             catch (Exception e) when (e is FormatException || e is OverflowException || e is IOException)
             {
                 handshake.Send(new Failure(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", e.Message)).Format());
+                standby.Start(null);
                 return 2;
             }
             PipeEnd? control = null;
             if (request.Scope) control = stdin;
             else ProcessSetup.ToDevNull(0);
 
-            var watchdog = new Watchdog(request, handshake, control);
-            // Hang-up and interrupt belong to the freezer's terminal: ignore. A termination request (shutdown,
-            // an admin's kill) thaws everything first: a watchdog never leaves a filesystem frozen on purpose.
-            using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
-            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true);
-            using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, c => c.Cancel = true);
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; watchdog.RequestStop(); });
+            var watchdog = new Watchdog(request, handshake, control, standby);
             return watchdog.Run();
         }
     }

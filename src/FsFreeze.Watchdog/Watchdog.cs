@@ -35,7 +35,12 @@ namespace FsFreeze.Watchdog
         private readonly List<HeldMember> _held = new List<HeldMember>();
         private readonly CancellationTokenSource _cancel = new CancellationTokenSource();
         private readonly ManualResetEventSlim _workerDone = new ManualResetEventSlim();
-        private readonly ManualResetEventSlim _stop = new ManualResetEventSlim();
+        private readonly ManualResetEventSlim _ended = new ManualResetEventSlim();
+
+        /// <summary>How long a scope's record waits for its proof (see FreezeWorker).</summary>
+        private const int ScopeProofDelayMs = 5;
+        private readonly ManualResetEventSlim _stop;
+        private readonly Standby _standby;
         private IReadOnlyList<Filesystem> _members = Array.Empty<Filesystem>();
         private readonly Dictionary<string, int> _indexOf = new Dictionary<string, int>(StringComparer.Ordinal);
         private FreezeSet? _set;
@@ -51,15 +56,16 @@ namespace FsFreeze.Watchdog
         private long _version, _written;
 
         /// <param name="control">a scope's control pipe (stdin after the request); null otherwise</param>
-        public Watchdog(SpawnRequest request, Handshake handshake, PipeEnd? control)
+        /// <param name="standby">the worker thread, socket and stop flag made before the request came</param>
+        public Watchdog(SpawnRequest request, Handshake handshake, PipeEnd? control, Standby standby)
         {
             _request = request;
             _handshake = handshake;
             _control = control;
+            _standby = standby;
+            _stop = standby.Stop;
             _store = new RecordStore(request.StateDir);
         }
-
-        public void RequestStop() => _stop.Set();
 
         private string FirstPath => _request.Members[0].RequestedPath;
 
@@ -71,6 +77,7 @@ namespace FsFreeze.Watchdog
             }
             catch (Exception e)
             {
+                _standby.Start(null); // a worker still waiting for its work ends
                 // A bug must not leave a filesystem frozen with no timer: thaw everything held, then say why.
                 List<ThawResult> results;
                 lock (_gate)
@@ -99,11 +106,12 @@ namespace FsFreeze.Watchdog
                 // The record goes before the answer: once the freezer hears "failed", no record of this freeze may remain.
                 _store.Delete(_request.Id);
                 _handshake.Send(new Failure(e).Format());
+                _standby.Start(null);
                 return 2;
             }
 
-            var worker = new Thread(FreezeWorker) { Name = "freeze", IsBackground = false };
-            worker.Start();
+            var worker = _standby.Worker;
+            _standby.Start(FreezeWorker);
 
             // Freezing: wait for the worker, the deadline, or a stop request, whichever comes first.
             while (!_workerDone.IsSet)
@@ -222,6 +230,9 @@ namespace FsFreeze.Watchdog
             if (!ready) return;
             // The proof that every member froze (FrozenAtUtc): needed for a direct thaw should this process die. Written
             // now that the freezer has its answer, while it runs its scope or returns; a thaw meanwhile does not wait for it.
+            // A scope's freezer is alive while its scope runs, and that proves the freeze as well (FreezeEngine.ThawMember);
+            // so for a scope the proof waits a little: a short scope ends first, and nothing is written next to its window.
+            if (_request.Scope) _ended.Wait(ScopeProofDelayMs);
             TrySave();
         }
 
@@ -534,7 +545,7 @@ namespace FsFreeze.Watchdog
         /// <summary>An abstract socket: nothing in the state directory to delete or plant; gone when this process is.</summary>
         private void Listen()
         {
-            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            _listener = _standby.Listener;
             _listener.Bind(new UnixDomainSocketEndPoint(WatchdogProtocol.SocketName(_request.Id)));
             _listener.Listen(16);
         }
@@ -575,6 +586,7 @@ namespace FsFreeze.Watchdog
         private void End(FreezeState how)
         {
             Persist(how);
+            _ended.Set();
             Cleanup();
         }
 

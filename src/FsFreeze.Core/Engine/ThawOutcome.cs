@@ -14,6 +14,8 @@ namespace FsFreeze
         public bool Scope { get; init; }
         public CancellationToken Cancel { get; init; }
         public Action<string>? Warn { get; init; }
+        /// <summary>A watchdog started before planning (see WatchdogClient.Prestart); a freeze with a timeout takes it.</summary>
+        public WatchdogClient.WatchdogLaunch? Launch { get; init; }
     }
 
     /// <summary>The one result of thawing one member, however it was thawed: by its handle, its watchdog, or a fresh descriptor.</summary>

@@ -38,9 +38,12 @@ namespace FsFreeze
         /// frozen). For a scope, the watchdog's stdin and stdout stay open as its control pipe (<see cref="SpawnResult.Control"/>):
         /// the scope's thaw goes through it, with no new connection inside the frozen window.
         /// </summary>
-        public static SpawnResult Spawn(SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel, string? executable = null)
+        public static SpawnResult Spawn(SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel, string? executable = null,
+            WatchdogLaunch? launch = null)
         {
             executable ??= DefaultExecutable;
+            var started = launch?.Take();
+            if (started != null) return Handshake(started, request, members, cancel);
             if (!File.Exists(executable))
             {
                 throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
@@ -59,6 +62,46 @@ namespace FsFreeze
             }
             // Reaped whenever it exits, from now on (set up here, before anything is frozen: nothing of it runs in the window).
             child.ReapInBackground();
+            return Handshake(child, request, members, cancel);
+        }
+
+        /// <summary>
+        /// Starts a watchdog before the set is planned, so its own start (exec, runtime, signals, threads) overlaps the
+        /// planning; it waits for its request. <see cref="Spawn"/> takes it. Null when it cannot be started now: Spawn then
+        /// starts one and reports why it cannot.
+        /// </summary>
+        public static WatchdogLaunch? Prestart(string? executable = null)
+        {
+            executable ??= DefaultExecutable;
+            try
+            {
+                if (!File.Exists(executable)) return null;
+                EnsureExecutable(executable);
+                var child = ChildProcess.Start(executable);
+                child.ReapInBackground();
+                return new WatchdogLaunch(child);
+            }
+            catch (Exception e) when (e is NativeException || e is IOException || e is UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>A watchdog started ahead of its request. Not taken by a freeze, it is let go: its stdin closes, and it ends at once.</summary>
+        internal sealed class WatchdogLaunch : IDisposable
+        {
+            private ChildProcess? _child;
+
+            internal WatchdogLaunch(ChildProcess child) => _child = child;
+
+            internal ChildProcess? Take() => Interlocked.Exchange(ref _child, null);
+
+            public void Dispose() => Take()?.Dispose();
+        }
+
+        /// <summary>Sends the request and reads the handshake; the child's pipes are closed after, but a scope's stdin and stdout.</summary>
+        private static SpawnResult Handshake(ChildProcess child, SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel)
+        {
             bool keep = false;
             try
             {

@@ -28,7 +28,7 @@ namespace FsFreeze
             var id = FreezeRecord.NewId();
             var request = new SpawnRequest(id, o.TimeoutSec, ProcessIdentity.Of(Environment.ProcessId), o.Flush, o.Scope, store.Path,
                 members.Select(fs => new SpawnMember(fs.OpenPath, fs.Device, fs.Mount.MountId, fs.RequestedPath, fs.Wave)).ToList());
-            var r = WatchdogClient.Spawn(request, members, o.Cancel);
+            var r = WatchdogClient.Spawn(request, members, o.Cancel, launch: o.Launch);
             return new WatchdogFreeze(store, r.Control)
             {
                 Id = id,

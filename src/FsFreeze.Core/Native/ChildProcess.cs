@@ -214,7 +214,12 @@ namespace FsFreeze.Native
         /// the runtime's signal thread, so no thread is started for it (a thread start inside the frozen window measured
         /// 0.2 to 3 ms on a busy machine).
         /// </summary>
-        public void ReapInBackground() => Reaper.Add(this);
+        public void ReapInBackground()
+        {
+            if (Interlocked.Exchange(ref _reaped, 1) == 0) Reaper.Add(this);
+        }
+
+        private int _reaped;
 
         /// <summary>Reaps the children of this class on SIGCHLD. .NET's own handling goes on: it reaps only the children it started.</summary>
         private static class Reaper

@@ -15,6 +15,7 @@ namespace FsFreeze.Commands
     {
         protected override void EndProcessing()
         {
+            using var launch = PrestartWatchdog();
             IReadOnlyList<Filesystem>? members;
             try
             {
@@ -39,7 +40,7 @@ namespace FsFreeze.Commands
             try
             {
                 if (TimeoutSec > 0) WriteVerbose($"Arming a {TimeoutSec} s timeout: starting {WatchdogClient.ExecutableName}, which freezes and holds the set.");
-                handle = FreezeEngine.Freeze(approved, Options(scope: false, warnings.Add));
+                handle = FreezeEngine.Freeze(approved, Options(scope: false, warnings.Add, launch));
             }
             catch (FsFreezeException e)
             {

@@ -22,6 +22,7 @@ namespace FsFreeze.Commands
 
         protected override void EndProcessing()
         {
+            using var launch = PrestartWatchdog();
             IReadOnlyList<Filesystem>? members = null;
             try
             {
@@ -47,7 +48,7 @@ namespace FsFreeze.Commands
             FreezeHandle handle;
             try
             {
-                handle = FreezeEngine.Freeze(members, Options(scope: true, warnings.Add));
+                handle = FreezeEngine.Freeze(members, Options(scope: true, warnings.Add, launch));
             }
             catch (FsFreezeException e)
             {
