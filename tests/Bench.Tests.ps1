@@ -77,9 +77,10 @@ Describe 'build.ps1 -Task Bench -Quick' -Tag 'Bench' {
                 $s.SetHoldMs | Should -BeGreaterOrEqual $s.SlowestFreezeMs -Because "a set's hold contains each member's FIFREEZE ($($s.Method), $n)"
                 $s.SumFreezeMs | Should -BeGreaterOrEqual $s.SlowestFreezeMs
                 if ($s.Method -like 'raw C*' -or $s.Method -like 'Use-FsFreeze*' -or $s.Method -like '*watchdog*') {
-                    # These thaw through the fds they froze with, so the fds check the reverse pairing (Invoke-FsThaw
-                    # after an in-process freeze opens each member anew: its fds say nothing about order).
-                    $s.FdMismatches | Should -Be 0 -Because "members are paired last frozen, first thawed: $($s.Method) must thaw in that order"
+                    # These thaw through the fds they froze with: members are paired by fd (FsFreeze freezes and thaws the
+                    # members of a wave side by side, so the order of the calls pairs nothing), and every FIFREEZE must
+                    # have its FITHAW on the same fd of the same process.
+                    $s.FdMismatches | Should -Be 0 -Because "$($s.Method) thaws each member through the descriptor it froze it with"
                 }
             }
         }
@@ -89,6 +90,26 @@ Describe 'build.ps1 -Task Bench -Quick' -Tag 'Bench' {
         [xml]$svg = Get-Content (Join-Path $script:outDir 'stall-vs-dirty.svg') -Raw
         $svg.DocumentElement.LocalName | Should -Be 'svg'
         $svg.DocumentElement.polyline.Count | Should -BeGreaterOrEqual 3
+    }
+
+    It 'draws the set hold against the slowest member as an SVG document, a line per method' {
+        [xml]$svg = Get-Content (Join-Path $script:outDir 'set-hold.svg') -Raw
+        $svg.DocumentElement.LocalName | Should -Be 'svg'
+        $json = Get-Content (Join-Path $script:outDir 'bench.json') -Raw | ConvertFrom-Json
+        @($svg.DocumentElement.polyline).Count | Should -Be @($json.KernelWindow.Sets.Method | Select-Object -Unique).Count
+    }
+
+    It 'reports the pairs'' time outside the kernel calls, against fsfreeze(8), and the sets as rows and goals' {
+        $json = Get-Content (Join-Path $script:outDir 'bench.json') -Raw | ConvertFrom-Json
+        foreach ($p in $json.KernelWindow.Pairs) {
+            $p.OwnMs | Should -BeLessThan $p.WallMs
+            $p.WallVsFsfreeze | Should -BeGreaterThan 0
+        }
+        foreach ($n in $json.KernelWindow.Config.SetCounts) {
+            $json.Rows | Where-Object { $_.Group -like "set hold, $n x ext4*" } | Should -Not -BeNullOrEmpty
+        }
+        $json.Goals.Goal | Where-Object { $_ -like '*Use-FsFreeze*user space*' } | Should -Not -BeNullOrEmpty
+        $json.Goals.Goal | Where-Object { $_ -like '*wall time at most fsfreeze(8)*' } | Should -Not -BeNullOrEmpty
     }
 
     It 'leaves none of its filesystems mounted or attached' {
