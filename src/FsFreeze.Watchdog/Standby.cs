@@ -1,5 +1,4 @@
 using System;
-using System.Net.Sockets;
 using System.Threading;
 
 namespace FsFreeze.Watchdog
@@ -18,8 +17,7 @@ namespace FsFreeze.Watchdog
         public Standby()
         {
             Stop = new ManualResetEventSlim();
-            // The socket type's own setup (the runtime probes its address families) happens here too.
-            Listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            Listener = Native.UnixSocket.Create();
             // Not a background thread: the process must not end while it freezes or thaws.
             Worker = new Thread(() =>
             {
@@ -33,7 +31,7 @@ namespace FsFreeze.Watchdog
         public ManualResetEventSlim Stop { get; }
 
         /// <summary>The listening socket, to be bound to the freeze's abstract name.</summary>
-        public Socket Listener { get; }
+        public Native.UnixSocket Listener { get; }
 
         /// <summary>The freezing thread, waiting for its work.</summary>
         public Thread Worker { get; }

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
-using System.Net.Sockets;
 using System.Text;
 using System.Threading;
 using FsFreeze.Native;
@@ -49,7 +48,7 @@ namespace FsFreeze.Watchdog
         private bool _ready; // "ready" was sent: from then on the deadline is the serving loop's to keep
         private long _deadline; // Stopwatch timestamp; 0 = no deadline (reset to 0)
         private FreezeRecord _record = new FreezeRecord();
-        private Socket? _listener;
+        private UnixSocket? _listener;
 
         // Record writes: taken (a copy, with a version) under _gate, written outside it, never an older one over a newer one.
         private readonly object _writeLock = new object();
@@ -189,7 +188,7 @@ namespace FsFreeze.Watchdog
             {
                 Listen();
             }
-            catch (SocketException e)
+            catch (IOException e)
             {
                 throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, FirstPath,
                     $"The watchdog could not listen on its socket: {e.Message}. Nothing was frozen.", e);
@@ -316,7 +315,7 @@ namespace FsFreeze.Watchdog
                 // Bounded even with no deadline (reset to 0): a stop request and the freezer's death are noticed promptly.
                 int slice = left < 0 ? SliceMs : Math.Min(left, SliceMs);
                 int n = 0;
-                fds[n++] = new Poll.Fd { Descriptor = (int)_listener!.Handle, Events = Poll.POLLIN };
+                fds[n++] = new Poll.Fd { Descriptor = _listener!.Fd, Events = Poll.POLLIN };
                 if (_control != null && _control.Fd >= 0) fds[n++] = new Poll.Fd { Descriptor = _control.Fd, Events = Poll.POLLIN };
                 bool controlReady = _control != null && _control.HasBufferedLine;
                 if (!controlReady && Poll.Wait(fds.Slice(0, n), slice) <= 0) continue;
@@ -326,9 +325,8 @@ namespace FsFreeze.Watchdog
                 }
                 if ((fds[0].Returned & Poll.POLLIN) != 0)
                 {
-                    Socket client;
-                    try { client = _listener.Accept(); }
-                    catch (SocketException) { continue; }
+                    var client = _listener.Accept();
+                    if (client == null) continue;
                     using (client) Handle(client);
                 }
                 fds[0].Returned = 0;
@@ -418,31 +416,28 @@ namespace FsFreeze.Watchdog
             lock (_gate) { return _held.TrueForAll(m => m.IsThawed); }
         }
 
-        private void Handle(Socket client)
+        private void Handle(UnixSocket client)
         {
             WatchdogReply reply;
             try
             {
-                client.ReceiveTimeout = 2000;
-                client.SendTimeout = 2000;
                 // Only root may thaw or reset; anyone else's connection is closed unanswered.
-                if (PeerCredentials.Of(client).Uid != 0) return;
-                reply = Dispatch(WatchdogRequest.Parse(ReadLine(client)));
+                if (client.Peer().Uid != 0) return;
+                reply = Dispatch(WatchdogRequest.Parse(client.ReadLine(2000)));
             }
             catch (FsFreezeException e)
             {
                 reply = WatchdogReply.Failed(e);
             }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            catch (IOException)
             {
-                return; // a broken client: keep serving
+                return; // a broken or silent client: keep serving
             }
-            catch (Exception e) when (e is IOException || e is FormatException || e is OverflowException)
+            catch (Exception e) when (e is FormatException || e is OverflowException)
             {
                 reply = WatchdogReply.Failed(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", $"The watchdog could not serve the request: {e.Message}", e));
             }
-            try { client.Send(Encoding.UTF8.GetBytes(reply.Format() + "\n")); }
-            catch (SocketException) { }
+            client.Send(Encoding.UTF8.GetBytes(reply.Format() + "\n"), 2000);
         }
 
         /// <summary>The new deadline is recorded first: if the record cannot be written the reset fails and the old deadline stays.</summary>
@@ -510,21 +505,6 @@ namespace FsFreeze.Watchdog
             }
         }
 
-        private static string ReadLine(Socket client)
-        {
-            var buffer = new byte[4096];
-            var got = new MemoryStream();
-            while (got.Length < 65536)
-            {
-                int n = client.Receive(buffer);
-                if (n == 0) break;
-                int nl = Array.IndexOf(buffer, (byte)'\n', 0, n);
-                got.Write(buffer, 0, nl >= 0 ? nl : n);
-                if (nl >= 0) break;
-            }
-            return Encoding.UTF8.GetString(got.ToArray());
-        }
-
         private void ArmDeadline(long seconds)
         {
             _deadline = seconds == 0 ? 0 : Stopwatch.GetTimestamp() + seconds * Stopwatch.Frequency;
@@ -546,8 +526,7 @@ namespace FsFreeze.Watchdog
         private void Listen()
         {
             _listener = _standby.Listener;
-            _listener.Bind(new UnixDomainSocketEndPoint(WatchdogProtocol.SocketName(_request.Id)));
-            _listener.Listen(16);
+            _listener.Listen(WatchdogProtocol.SocketName(_request.Id), 16);
         }
 
         /// <summary>
@@ -592,7 +571,7 @@ namespace FsFreeze.Watchdog
 
         private void Cleanup()
         {
-            try { _listener?.Dispose(); } catch (SocketException) { }
+            _listener?.Dispose();
             _listener = null;
             _set?.Dispose();
             _control?.Dispose();

@@ -39,7 +39,7 @@ $kcfg = if ($Quick) {
     @{ PairTypes = @('ext4'); PairReps = 5; PairWarmup = 2; SetTypes = @('ext4'); SetCounts = @(1, 4); SetReps = 2; SetWarmup = 1; DirtyMB = 1; SettleMs = 60 }
 }
 else {
-    @{ PairTypes = @('ext4', 'xfs', 'btrfs'); PairReps = 60; PairWarmup = 3; SetTypes = @('ext4', 'xfs', 'btrfs'); SetCounts = @(1, 4, 16, 64); SetReps = 4; SetWarmup = 1; DirtyMB = 8; SettleMs = 60 }
+    @{ PairTypes = @('ext4', 'xfs', 'btrfs'); PairReps = 60; PairWarmup = 3; SetTypes = @('ext4', 'xfs', 'btrfs'); SetCounts = @(1, 4, 16, 64); SetReps = 4; SetWarmup = 1; DirtyMB = 4; SettleMs = 60 }
 }
 if ($PairType) { $kcfg.PairTypes = $PairType }
 if ($SetType) { $kcfg.SetTypes = $SetType }
