@@ -36,8 +36,11 @@ namespace FsFreeze.Watchdog
         private readonly ManualResetEventSlim _workerDone = new ManualResetEventSlim();
         private readonly ManualResetEventSlim _ended = new ManualResetEventSlim();
 
-        /// <summary>How long a scope's record waits for its proof (see FreezeWorker).</summary>
-        private const int ScopeProofDelayMs = 5;
+        /// <summary>How long the record waits for its proof (see FreezeWorker).</summary>
+        private const int ProofDelayMs = 5;
+
+        /// <summary>The last member's "frozen" line, sent with "ready" (see OnFrozen).</summary>
+        private string? _lastFrozen;
         private readonly ManualResetEventSlim _stop;
         private readonly Standby _standby;
         private IReadOnlyList<Filesystem> _members = Array.Empty<Filesystem>();
@@ -213,7 +216,9 @@ namespace FsFreeze.Watchdog
                             var rm = _record.FindMember(m.Filesystem.Device);
                             if (rm != null) rm.FrozenAtUtc = m.FrozenAt;
                         }
-                        _handshake.Send(new Ready(WatchdogProtocol.Version, Environment.ProcessId, _record.DeadlineUtc).Format());
+                        var readyLine = new Ready(WatchdogProtocol.Version, Environment.ProcessId, _record.DeadlineUtc).Format();
+                        var last = Interlocked.Exchange(ref _lastFrozen, null);
+                        _handshake.Send(last != null ? last + "\n" + readyLine : readyLine);
                         _ready = ready = true;
                     }
                 }
@@ -224,14 +229,16 @@ namespace FsFreeze.Watchdog
             }
             finally
             {
+                // A member that froze is always reported (the freezer thaws what it heard of should this process die).
+                if (Interlocked.Exchange(ref _lastFrozen, null) is string last) _handshake.Send(last);
                 _workerDone.Set();
             }
             if (!ready) return;
-            // The proof that every member froze (FrozenAtUtc): needed for a direct thaw should this process die. Written
-            // now that the freezer has its answer, while it runs its scope or returns; a thaw meanwhile does not wait for it.
-            // A scope's freezer is alive while its scope runs, and that proves the freeze as well (FreezeEngine.ThawMember);
-            // so for a scope the proof waits a little: a short scope ends first, and nothing is written next to its window.
-            if (_request.Scope) _ended.Wait(ScopeProofDelayMs);
+            // The proof that every member froze (FrozenAtUtc): needed for a direct thaw should this process die. Its freezer
+            // is alive meanwhile (it has just heard "ready", and returns or runs its scope), which proves the freeze as well
+            // (FreezeEngine.ThawMember); so the proof waits a little: a short freeze ends first, and nothing is written next
+            // to its window. A thaw never waits for it.
+            _ended.Wait(ProofDelayMs);
             TrySave();
         }
 
@@ -251,6 +258,12 @@ namespace FsFreeze.Watchdog
                 }
                 _held.Add(member);
                 index = _indexOf[member.Filesystem.Device];
+                if (_held.Count == _members.Count)
+                {
+                    // The last member: its line goes out with "ready", in one write (one wake-up of the freezer, not two).
+                    _lastFrozen = new MemberFrozen(index, member.FrozenAt, member.FreezeTime).Format();
+                    return;
+                }
             }
             _handshake.Send(new MemberFrozen(index, member.FrozenAt, member.FreezeTime).Format());
         }

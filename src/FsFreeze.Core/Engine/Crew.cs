@@ -45,9 +45,16 @@ namespace FsFreeze
             }
             try
             {
+                bool disposed;
+                lock (_lock) disposed = _disposed;
+                if (disposed)
+                {
+                    // A thaw after the set let its threads go (a last-resort path): a crew of its own, never an exception.
+                    using var other = new Crew();
+                    return other.Run(count, step);
+                }
                 lock (_lock)
                 {
-                    if (_disposed) throw new ObjectDisposedException(nameof(Crew));
                     for (int i = _threads.Count; i < Math.Min(count - 1, MaxThreads); i++)
                     {
                         var t = new Thread(Loop, 256 * 1024) { IsBackground = true, Name = "fsfreeze-crew" };

@@ -45,22 +45,26 @@ namespace FsFreeze
             var thaw = new WatchdogRequest(RequestVerb.Thaw, Id);
             if (_control != null)
             {
-                // A scope: over the pipe it already has to its watchdog, no new connection inside the frozen window.
+                // A scope: over the pipe it already has to its watchdog, no new connection inside the frozen window. If the
+                // pipe fails, the watchdog is gone or does not answer: its socket would say no more, the record does.
                 try
                 {
                     var reply = _control.Request(thaw, path);
                     if (reply.Error == null) return reply.Members.Select(m => Outcome(m)).ToList();
                     if (reply.Error.Kind != FreezeErrorKind.NotFrozen) return new[] { ThawOutcome.Failed(path, reply.Error, Id) };
                 }
-                catch (Exception e) when (e is IOException || e is FormatException) { } // the watchdog is gone: the socket or the record says more
+                catch (Exception e) when (e is IOException || e is FormatException) { }
             }
-            try
+            else
             {
-                var reply = WatchdogClient.Request(thaw, WatchdogPid, path);
-                if (reply.Error == null) return reply.Members.Select(m => Outcome(m)).ToList();
-                if (reply.Error.Kind != FreezeErrorKind.NotFrozen) return new[] { ThawOutcome.Failed(path, reply.Error, Id) };
+                try
+                {
+                    var reply = WatchdogClient.Request(thaw, WatchdogPid, path);
+                    if (reply.Error == null) return reply.Members.Select(m => Outcome(m)).ToList();
+                    if (reply.Error.Kind != FreezeErrorKind.NotFrozen) return new[] { ThawOutcome.Failed(path, reply.Error, Id) };
+                }
+                catch (SocketException) { }
             }
-            catch (SocketException) { }
             // The watchdog is gone, or holds nothing any more: the record says what became of the freeze.
             return FreezeEngine.ThawRecorded(_store, Id, WatchdogPid, warn, Members.Select(m => m.MountPoint).ToList());
         }
