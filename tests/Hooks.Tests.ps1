@@ -36,6 +36,13 @@ BeforeAll {
     # EBUSY), the thaw reason and the freeze id.
     $script:LogLine = 'mp=$(printf "%s\n" "$FSFREEZE_MOUNTPOINTS" | head -n1); if fsfreeze -f "$mp" 2>/dev/null; then fsfreeze -u "$mp"; st=thawed; else st=frozen; fi; echo "$(basename "$0") $1 $st ${FSFREEZE_THAW_REASON:--} $FSFREEZE_ID" >> "$HOOKLOG"'
 
+    # This process's live watchdogs: one whose freeze failed must end (it held a thread waiting for work once).
+    function Get-LiveWatchdog {
+        @(Get-ChildProcessId $PID | Where-Object {
+                (Get-ProcessState $_) -notin $null, 'Z' -and (Get-Process -Id $_ -ErrorAction SilentlyContinue).ProcessName -eq 'fsfreeze-watchdog'
+            })
+    }
+
     function Read-HookLog { @(if (Test-Path $env:HOOKLOG) { Get-Content $env:HOOKLOG }) }
 
     function Wait-HookLog([int] $Lines, [double] $TimeoutSec = 20) {
@@ -119,6 +126,7 @@ Describe 'Hooks' -Tag 'Hooks' {
         $log = @(Read-HookLog | ForEach-Object { ($_ -split ' ')[0..3] -join ' ' })
         $log | Should -Be @('10-ok freeze thawed -', '20-fail freeze thawed -', '20-fail thaw thawed aborted', '10-ok thaw thawed aborted')
         Get-FsFreezeStatus | Should -BeNullOrEmpty
+        Wait-Condition -TimeoutSec 5 -Condition { (Get-LiveWatchdog).Count -eq 0 } | Should -BeTrue -Because 'a watchdog whose freeze hook failed has nothing to hold and ends'
     }
 
     It 'a freeze hook that outlives -HookTimeoutSec is killed with its process group and aborts the freeze' {
@@ -131,6 +139,7 @@ Describe 'Hooks' -Tag 'Hooks' {
         $bg = [int](Get-Content "$($env:HOOKLOG).bg")
         Wait-Condition -TimeoutSec 5 -Condition { (Get-ProcessState $bg) -in $null, 'Z' } | Should -BeTrue -Because 'its background child was in its process group'
         @(Read-HookLog | ForEach-Object { ($_ -split ' ')[0..3] -join ' ' }) | Should -Be @('10-slow freeze thawed -', '10-slow thaw thawed aborted')
+        Wait-Condition -TimeoutSec 5 -Condition { (Get-LiveWatchdog).Count -eq 0 } | Should -BeTrue -Because 'a watchdog whose freeze hook timed out has nothing to hold and ends'
     }
 
     It 'waits for the hook''s exit, not for its output to close: a background child holding stdout (the mysql-flush pattern) holds a lock across the freeze (-TimeoutSec <T>)' -ForEach @(@{ T = 0 }, @{ T = 30 }) {
@@ -190,6 +199,18 @@ $env:J | ConvertFrom-Json | Invoke-FsThaw -Verbose 4>&1 | ForEach-Object { "$_" 
             Start-Sleep -Milliseconds 500
             Read-HookLog | Should -Be @("10-log freeze thawed - $($f.FreezeId)", "10-log thaw thawed thawed $($f.FreezeId)")
             Test-Frozen $X.MountPoint | Should -BeFalse
+        }
+
+        It 'Invoke-FsThaw of a whole set piped back in one go (thawed together), held by <How>' -ForEach @(@{ How = 'a watchdog'; T = 30 }, @{ How = 'no watchdog (-TimeoutSec 0)'; T = 0 }) {
+            $f = @(Invoke-FsFreeze -LiteralPath $X.MountPoint, $Y.MountPoint -TimeoutSec $T -HookDirectory $dir)
+            $f.Count | Should -Be 2
+            $out = @($f | Invoke-FsThaw -Verbose 4>&1)
+            @($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like "Hook '10-log' thaw: exit 0 in *" }).Count | Should -Be 1 -Because 'the set ends once, so its thaw hook is reported once'
+            @($out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }).Count | Should -Be 2
+            Start-Sleep -Milliseconds 500
+            Read-HookLog | Should -Be @("10-log freeze thawed - $($f[0].FreezeId)", "10-log thaw thawed thawed $($f[0].FreezeId)")
+            Test-Frozen $X.MountPoint | Should -BeFalse
+            Test-Frozen $Y.MountPoint | Should -BeFalse
         }
 
         It 'the watchdog at its deadline (FSFREEZE_THAW_REASON=timeout)' {

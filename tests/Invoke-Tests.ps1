@@ -139,7 +139,12 @@ $leakedMounts = @($leakedMountEntries | ForEach-Object MountPoint)
 # leaked (its path may no longer show that once that filesystem is unmounted lazily).
 $leakedDevices = @($leakedMountEntries | ForEach-Object Device)
 $leakedLoops = @(Get-LoopBackings | Where-Object { (Test-Under $_.Backing) -or ($leakedDevices -contains $_.BackingDevice) })
-foreach ($w in $leakedWatchdogs) { $failures.Add("leaked fsfreeze-watchdog: pid $($w.Id)") }
+foreach ($w in $leakedWatchdogs) {
+    # Which test's: its state directory (a test's own, or the run's) and how long it has run say where to look.
+    $state = try { ([IO.File]::ReadAllText("/proc/$($w.Id)/environ").Split([char]0) | Where-Object { $_ -like 'FSFREEZE_STATE_DIR=*' }) -replace '^FSFREEZE_STATE_DIR=' } catch { '?' }
+    $age = try { [int]((Get-Date) - $w.StartTime).TotalSeconds } catch { -1 }
+    $failures.Add("leaked fsfreeze-watchdog: pid $($w.Id), state directory '$state', running for $age s")
+}
 # FsFreeze's own state tmpfs (source "fsfreeze") left on a test's private state directory is a known straggler whose
 # cause was not found yet (see the closing note of issues 8/12): it holds no filesystem and no freeze, so it is
 # cleaned and reported, not counted. Every other leaked mount fails the run.

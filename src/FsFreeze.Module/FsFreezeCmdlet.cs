@@ -309,10 +309,20 @@ namespace FsFreeze.Commands
             return plan;
         }
 
-        private protected FreezeOptions Options(bool scope, Action<string> warn, HookPlan hooks) => new FreezeOptions
+        private protected FreezeOptions Options(bool scope, Action<string> warn, HookPlan hooks, WatchdogClient.WatchdogLaunch? launch) => new FreezeOptions
         {
-            TimeoutSec = TimeoutSec, Flush = !NoFlush, Scope = scope, Cancel = Cancellation, Warn = warn, Hooks = hooks,
+            TimeoutSec = TimeoutSec, Flush = !NoFlush, Scope = scope, Cancel = Cancellation, Warn = warn, Hooks = hooks, Launch = launch,
         };
+
+        /// <summary>
+        /// With a timeout, the watchdog is started before the set is planned, so its start overlaps the planning (it waits
+        /// for its request; unused, disposing it lets it end). Not for -WhatIf, nor without root (the freeze fails anyway).
+        /// </summary>
+        private protected WatchdogClient.WatchdogLaunch? PrestartWatchdog()
+        {
+            if (TimeoutSec == 0 || !FsFreeze.Native.Posix.HasSysAdmin() || IsWhatIf()) return null;
+            return WatchdogClient.Prestart();
+        }
 
         /// <summary>Narrates a frozen set (never between FIFREEZEs: every member already frozen holds its writers meanwhile).</summary>
         private protected void ReportFrozen(FreezeHandle handle)

@@ -15,9 +15,12 @@ namespace FsFreeze.Commands
         // Each record goes into the sink as it comes, so what the scope wrote before a throw is kept, not lost.
         private const string Wrapper = "param($fsFreezeBlock, $fsFreezeArgument, $fsFreezeSink) & $fsFreezeBlock $fsFreezeArgument *>&1 | ForEach-Object { $fsFreezeSink.Add($_) }";
 
-        /// <summary>Runs the scope; everything it writes lands in <paramref name="sink"/>, also when it throws.</summary>
-        public static void Invoke(PSCmdlet cmdlet, ScriptBlock block, object argument, List<PSObject> sink)
-            => cmdlet.InvokeCommand.InvokeScript(useLocalScope: true, ScriptBlock.Create(Wrapper), null, block, argument, sink);
+        /// <summary>The wrapper, parsed before the freeze: nothing of it is parsed while the set is frozen.</summary>
+        public static ScriptBlock Prepare() => ScriptBlock.Create(Wrapper);
+
+        /// <summary>Runs the scope through <paramref name="wrapper"/> (from <see cref="Prepare"/>); everything it writes lands in <paramref name="sink"/>, also when it throws.</summary>
+        public static void Invoke(PSCmdlet cmdlet, ScriptBlock wrapper, ScriptBlock block, object argument, List<PSObject> sink)
+            => cmdlet.InvokeCommand.InvokeScript(useLocalScope: true, wrapper, null, block, argument, sink);
 
         /// <summary>Writes each collected item to the stream it came from.</summary>
         public static void WriteAll(PSCmdlet cmdlet, IEnumerable<PSObject> results)

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
-using System.Net.Sockets;
 using System.Text;
 using System.Threading;
 using FsFreeze.Native;
@@ -14,10 +13,13 @@ using FsFreeze.Watchdog.Native;
 namespace FsFreeze.Watchdog
 {
     /// <summary>
-    /// One freeze with a deadline. The deadline is armed before the first FIFREEZE; a worker thread freezes
-    /// (FIFREEZE can block) while this thread keeps time, so a stuck FIFREEZE cannot delay the thaw of what is
-    /// already frozen. Afterwards this thread serves thaw/reset/status on its abstract socket until the set is
-    /// thawed: by request, by the deadline, by SIGTERM, or (for a Use-FsFreeze scope) by its freezer's death.
+    /// One freeze with a deadline. The deadline is armed before the first FIFREEZE; a worker thread freezes (FIFREEZE
+    /// can block; the members of a wave freeze side by side on threads of its own) while this thread keeps time, so a
+    /// stuck FIFREEZE cannot delay the thaw of what is already frozen. Afterwards this thread serves thaw/reset/status on
+    /// its abstract socket, and for a Use-FsFreeze scope on its control pipe (stdin/stdout), until the set is thawed: by
+    /// request, by the deadline, by SIGTERM, or (for a scope) by its freezer's death or the end of its pipe.
+    /// Nothing is written inside the frozen window on the way to a thaw: the record's proof that the members froze is
+    /// written by the worker thread after "ready", and a thaw never waits for a record write.
     /// </summary>
     internal sealed partial class Watchdog
     {
@@ -26,29 +28,46 @@ namespace FsFreeze.Watchdog
 
         private readonly SpawnRequest _request;
         private readonly Handshake _handshake;
+        private readonly PipeEnd? _control;
         private readonly RecordStore _store;
         private readonly object _gate = new object();
         private readonly List<HeldMember> _held = new List<HeldMember>();
         private readonly CancellationTokenSource _cancel = new CancellationTokenSource();
         private readonly ManualResetEventSlim _workerDone = new ManualResetEventSlim();
-        private readonly ManualResetEventSlim _stop = new ManualResetEventSlim();
+        private readonly ManualResetEventSlim _ended = new ManualResetEventSlim();
+
+        /// <summary>How long the record waits for its proof (see FreezeWorker).</summary>
+        private const int ProofDelayMs = 5;
+
+        /// <summary>The last member's "frozen" line, sent with "ready" (see OnFrozen).</summary>
+        private string? _lastFrozen;
+        private readonly ManualResetEventSlim _stop;
+        private readonly Standby _standby;
         private IReadOnlyList<Filesystem> _members = Array.Empty<Filesystem>();
         private readonly Dictionary<string, int> _indexOf = new Dictionary<string, int>(StringComparer.Ordinal);
         private FreezeSet? _set;
         private Exception? _workerError;
         private bool _timedOut;
+        private bool _ready; // "ready" was sent: from then on the deadline is the serving loop's to keep
         private long _deadline; // Stopwatch timestamp; 0 = no deadline (reset to 0)
         private FreezeRecord _record = new FreezeRecord();
-        private Socket? _listener;
+        private UnixSocket? _listener;
 
-        public Watchdog(SpawnRequest request, Handshake handshake)
+        // Record writes: taken (a copy, with a version) under _gate, written outside it, never an older one over a newer one.
+        private readonly object _writeLock = new object();
+        private long _version, _written;
+
+        /// <param name="control">a scope's control pipe (stdin after the request); null otherwise</param>
+        /// <param name="standby">the worker thread, socket and stop flag made before the request came</param>
+        public Watchdog(SpawnRequest request, Handshake handshake, PipeEnd? control, Standby standby)
         {
             _request = request;
             _handshake = handshake;
+            _control = control;
+            _standby = standby;
+            _stop = standby.Stop;
             _store = new RecordStore(request.StateDir);
         }
-
-        public void RequestStop() => _stop.Set();
 
         private string FirstPath => _request.Members[0].RequestedPath;
 
@@ -60,6 +79,7 @@ namespace FsFreeze.Watchdog
             }
             catch (Exception e)
             {
+                _standby.Start(null); // a worker still waiting for its work ends
                 // A bug must not leave a filesystem frozen with no timer: thaw everything held, then say why.
                 List<ThawResult> results;
                 lock (_gate)
@@ -91,11 +111,12 @@ namespace FsFreeze.Watchdog
                 _store.Delete(_request.Id);
                 RunThawHooksOnce(HookRunner.ReasonAborted, report: true);
                 _handshake.Send(new Failure(e).Format());
+                _standby.Start(null);
                 return 2;
             }
 
-            var worker = new Thread(FreezeWorker) { Name = "freeze", IsBackground = false };
-            worker.Start();
+            var worker = _standby.Worker;
+            _standby.Start(FreezeWorker);
 
             // Freezing: wait for the worker, the deadline, or a stop request, whichever comes first.
             while (!_workerDone.IsSet)
@@ -104,10 +125,11 @@ namespace FsFreeze.Watchdog
                 if (wait == 0 || _stop.IsSet) break;
                 WaitHandle.WaitAny(new[] { _workerDone.WaitHandle, _stop.WaitHandle }, wait);
             }
-            if (!_workerDone.IsSet)
+            if (!_workerDone.IsSet && AbandonWhileFreezing(worker) is int code)
             {
-                return AbandonWhileFreezing(worker);
+                return code;
             }
+            _workerDone.Wait(); // "ready" was sent just now: the worker is about to finish
             if (_workerError != null)
             {
                 var error = _workerError as FsFreezeException
@@ -117,8 +139,11 @@ namespace FsFreeze.Watchdog
                 if (error.StillFrozen.Count == 0) _store.Delete(_request.Id);
                 else
                 {
-                    _record.Members.RemoveAll(m => !error.StillFrozen.Contains(m.Device));
-                    foreach (var m in _record.Members) m.FrozenAtUtc ??= DateTime.UtcNow;
+                    lock (_gate)
+                    {
+                        _record.Members.RemoveAll(m => !error.StillFrozen.Contains(m.Device));
+                        foreach (var m in _record.Members) m.FrozenAtUtc ??= DateTime.UtcNow;
+                    }
                     TrySave();
                 }
                 RunThawHooksOnce(HookRunner.ReasonAborted, report: true);
@@ -126,26 +151,16 @@ namespace FsFreeze.Watchdog
                 return 1;
             }
 
-            // Frozen: tell the freezer first, then record the times (a tmpfs write), then serve until thawed.
-            _handshake.Send(new Ready(WatchdogProtocol.Version, Environment.ProcessId, _record.DeadlineUtc).Format());
-            _handshake.Close();
-            lock (_gate)
-            {
-                foreach (var m in _held)
-                {
-                    var rm = _record.FindMember(m.Filesystem.Device);
-                    if (rm != null) rm.FrozenAtUtc = m.FrozenAt.ToUniversalTime();
-                }
-            }
-            TrySave();
+            // Frozen: the worker has sent "ready" (see FreezeWorker). A scope keeps stdout for the replies on its control
+            // pipe; otherwise the freezer sees end of stream now.
+            if (_control == null) _handshake.Close();
+            else _handshake.CloseErrors();
             return Serve();
         }
 
         /// <summary>Checks the state directory, finds the planned mounts, arms the deadline, listens, writes the record: all before any FIFREEZE.</summary>
         private void Prepare()
         {
-            // The first DateTime.Now loads the time zone from /etc/localtime: do it now, not in the frozen window.
-            _ = DateTime.Now;
             _store.PrepareForWriting();
             var table = MountTable.Read();
             var members = new List<Filesystem>();
@@ -159,7 +174,7 @@ namespace FsFreeze.Watchdog
                     throw new FsFreezeException(FreezeErrorKind.PathChanged, m.RequestedPath,
                         $"'{m.RequestedPath}' is no longer on the filesystem {m.Device} that was planned (the mount table changed). Nothing was frozen; run the freeze again.");
                 }
-                members.Add(new Filesystem(mount, m.OpenPath, m.RequestedPath));
+                members.Add(new Filesystem(mount, m.OpenPath, m.RequestedPath) { Wave = m.Wave });
             }
             _members = members;
             for (int i = 0; i < members.Count; i++) _indexOf[members[i].Device] = i;
@@ -181,7 +196,7 @@ namespace FsFreeze.Watchdog
             {
                 Listen();
             }
-            catch (SocketException e)
+            catch (IOException e)
             {
                 throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, FirstPath,
                     $"The watchdog could not listen on its socket: {e.Message}. Nothing was frozen.", e);
@@ -191,9 +206,27 @@ namespace FsFreeze.Watchdog
 
         private void FreezeWorker()
         {
+            bool ready = false;
             try
             {
                 _set = FreezeSet.Freeze(_members, _request.Flush, OnFrozen, _cancel.Token);
+                // Straight from here, the moment the last FIFREEZE returned: no hand-off to the main thread in the window.
+                // Not once the deadline (or a stop) has taken over: then the main thread answers, with what it thawed.
+                lock (_gate)
+                {
+                    if (!_timedOut)
+                    {
+                        foreach (var m in _held)
+                        {
+                            var rm = _record.FindMember(m.Filesystem.Device);
+                            if (rm != null) rm.FrozenAtUtc = m.FrozenAt;
+                        }
+                        var readyLine = new Ready(WatchdogProtocol.Version, Environment.ProcessId, _record.DeadlineUtc).Format();
+                        var last = Interlocked.Exchange(ref _lastFrozen, null);
+                        _handshake.Send(last != null ? last + "\n" + readyLine : readyLine);
+                        _ready = ready = true;
+                    }
+                }
             }
             catch (Exception e)
             {
@@ -201,11 +234,20 @@ namespace FsFreeze.Watchdog
             }
             finally
             {
+                // A member that froze is always reported (the freezer thaws what it heard of should this process die).
+                if (Interlocked.Exchange(ref _lastFrozen, null) is string last) _handshake.Send(last);
                 _workerDone.Set();
             }
+            if (!ready) return;
+            // The proof that every member froze (FrozenAtUtc): needed for a direct thaw should this process die. Its freezer
+            // is alive meanwhile (it has just heard "ready", and returns or runs its scope), which proves the freeze as well
+            // (FreezeEngine.ThawMember); so the proof waits a little: a short freeze ends first, and nothing is written next
+            // to its window. A thaw never waits for it.
+            _ended.Wait(ProofDelayMs);
+            TrySave();
         }
 
-        /// <summary>On the worker thread, right after each FIFREEZE.</summary>
+        /// <summary>On a freezing thread, right after each FIFREEZE: members of a wave report from several threads at once.</summary>
         private void OnFrozen(HeldMember member)
         {
             int index;
@@ -213,30 +255,37 @@ namespace FsFreeze.Watchdog
             {
                 if (_timedOut)
                 {
-                    // The deadline passed while this FIFREEZE was blocked: undo it at once.
+                    // The deadline (or a stop) came while this FIFREEZE was blocked: undo it at once.
                     member.Thaw();
                     var rm = _record.FindMember(member.Filesystem.Device);
-                    if (rm != null) { rm.FrozenAtUtc = member.FrozenAt.ToUniversalTime(); rm.State = FreezeState.ThawedByTimeout; rm.ThawedAtUtc = DateTime.UtcNow; }
+                    if (rm != null) { rm.FrozenAtUtc = member.FrozenAt; rm.State = FreezeState.ThawedByTimeout; rm.ThawedAtUtc = DateTime.UtcNow; }
                     throw new OperationCanceledException();
                 }
                 _held.Add(member);
                 index = _indexOf[member.Filesystem.Device];
+                if (_held.Count == _members.Count)
+                {
+                    // The last member: its line goes out with "ready", in one write (one wake-up of the freezer, not two).
+                    _lastFrozen = new MemberFrozen(index, member.FrozenAt, member.FreezeTime).Format();
+                    return;
+                }
             }
-            _handshake.Send(new MemberFrozen(index, member.FrozenAt.ToUniversalTime(), member.FreezeTime).Format());
+            _handshake.Send(new MemberFrozen(index, member.FrozenAt, member.FreezeTime).Format());
         }
 
-        /// <summary>The deadline (or a stop request) came while a FIFREEZE was still blocked.</summary>
-        private int AbandonWhileFreezing(Thread worker)
+        /// <summary>The deadline (or a stop request) came while a FIFREEZE was still blocked. Null when the set froze meanwhile ("ready" was sent).</summary>
+        private int? AbandonWhileFreezing(Thread worker)
         {
             bool byTimeout = !_stop.IsSet;
             List<ThawResult> thawed;
             string stuck;
             lock (_gate)
             {
+                if (_ready) return null;
                 _timedOut = true;
                 _cancel.Cancel();
                 thawed = ThawHeldLocked(byTimeout ? FreezeState.ThawedByTimeout : FreezeState.Thawed);
-                stuck = _held.Count < _members.Count ? _members[_held.Count].ToString() : "the next member";
+                stuck = Stuck();
             }
             var what = thawed.Count > 0 ? $" It thawed what was already frozen ({Names(thawed)})." : " Nothing else was frozen yet.";
             var message = (byTimeout
@@ -252,8 +301,21 @@ namespace FsFreeze.Watchdog
             return 3;
         }
 
+        /// <summary>The members whose FIFREEZE has not returned: the unheld ones of the first wave not wholly held. Caller holds _gate.</summary>
+        private string Stuck()
+        {
+            var held = new HashSet<string>(_held.Select(m => m.Filesystem.Device), StringComparer.Ordinal);
+            foreach (var wave in FreezeSet.WavesOf(_members))
+            {
+                var missing = wave.Where(i => !held.Contains(_members[i].Device)).Select(i => _members[i].ToString()).ToList();
+                if (missing.Count > 0) return string.Join(", ", missing);
+            }
+            return "the next member";
+        }
+
         private int Serve()
         {
+            Span<Poll.Fd> fds = stackalloc Poll.Fd[2];
             while (true)
             {
                 if (_stop.IsSet) return ThawAndExit(FreezeState.Thawed, "stopped by a signal (SIGTERM)", 0);
@@ -272,14 +334,66 @@ namespace FsFreeze.Watchdog
                 }
                 // Bounded even with no deadline (reset to 0): a stop request and the freezer's death are noticed promptly.
                 int slice = left < 0 ? SliceMs : Math.Min(left, SliceMs);
-                if (_listener!.Poll(slice * 1000, SelectMode.SelectRead))
+                int n = 0;
+                fds[n++] = new Poll.Fd { Descriptor = _listener!.Fd, Events = Poll.POLLIN };
+                if (_control != null && _control.Fd >= 0) fds[n++] = new Poll.Fd { Descriptor = _control.Fd, Events = Poll.POLLIN };
+                bool controlReady = _control != null && _control.HasBufferedLine;
+                if (!controlReady && Poll.Wait(fds.Slice(0, n), slice) <= 0) continue;
+                if (_control != null && (controlReady || (n > 1 && fds[1].Returned != 0)))
                 {
-                    Socket client;
-                    try { client = _listener.Accept(); }
-                    catch (SocketException) { continue; }
+                    if (ServeControl() is int code) return code;
+                }
+                if ((fds[0].Returned & Poll.POLLIN) != 0)
+                {
+                    var client = _listener.Accept();
+                    if (client == null) continue;
                     using (client) Handle(client);
                 }
+                fds[0].Returned = 0;
+                if (n > 1) fds[1].Returned = 0;
             }
+        }
+
+        /// <summary>One request from the scope's pipe, answered on stdout. An exit code when the pipe has ended (the scope is gone).</summary>
+        private int? ServeControl()
+        {
+            string? line;
+            PipeEnd.ReadStatus status;
+            try { status = _control!.ReadLine(0, out line); }
+            catch (IOException) { status = PipeEnd.ReadStatus.EndOfFile; line = null; }
+            if (status == PipeEnd.ReadStatus.TimedOut) return null;
+            if (status == PipeEnd.ReadStatus.EndOfFile)
+            {
+                // Only the scope's process held the other end: it closed it (its handle is gone) or died.
+                return ThawAndExit(FreezeState.Thawed, $"its scope (pid {_request.Freezer.Pid}) closed its pipe", 0);
+            }
+            WatchdogReply reply;
+            try { reply = Dispatch(WatchdogRequest.Parse(line!), () => _handshake.Send("")); }
+            catch (FsFreezeException e) { reply = WatchdogReply.Failed(e); }
+            catch (Exception e) when (e is FormatException || e is OverflowException)
+            {
+                reply = WatchdogReply.Failed(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", $"The watchdog could not serve the request: {e.Message}", e));
+            }
+            _handshake.Send(reply.Format() + "\n"); // the reply, then the empty line that ends it
+            return null;
+        }
+
+        /// <summary>An empty line: a client waiting while thaw hooks run is kept waiting (a reply's lines are never empty).</summary>
+        private static readonly byte[] KeepAlive = { (byte)'\n' };
+
+        /// <summary>One request, from the socket or the control pipe; <paramref name="keepAlive"/> sends the waiting client an empty line.</summary>
+        private WatchdogReply Dispatch(WatchdogRequest request, Action keepAlive)
+        {
+            if (request.FreezeId != _request.Id)
+            {
+                throw new FsFreezeException(FreezeErrorKind.NotFrozen, request.FreezeId, $"This watchdog holds freeze {_request.Id}, not {request.FreezeId}.");
+            }
+            return request.Verb switch
+            {
+                RequestVerb.Reset => Reset(request.Seconds),
+                RequestVerb.Thaw => WithThawHooks(Thaw(request.Devices), keepAlive),
+                _ => Status(),
+            };
         }
 
         private int ThawAndExit(FreezeState how, string why, int code)
@@ -311,14 +425,14 @@ namespace FsFreeze.Watchdog
             return 3;
         }
 
-        /// <summary>Thaws every member still held, last frozen first, and records each outcome. Caller holds _gate.</summary>
-        private List<ThawResult> ThawHeldLocked(FreezeState how)
+        /// <summary>Thaws every member still held, in reverse waves, and records each outcome (in memory). Caller holds _gate.</summary>
+        private List<ThawResult> ThawHeldLocked(FreezeState how, IReadOnlyList<string>? devices = null)
         {
-            var results = FreezeSet.ThawInReverse(_held);
+            var results = FreezeSet.ThawInReverse(_held, crew: _set?.Crew, devices: devices is { Count: > 0 } ? new HashSet<string>(devices, StringComparer.Ordinal) : null);
             foreach (var r in results)
             {
                 var rm = _record.FindMember(r.Filesystem.Device);
-                if (rm != null && r.Error == null) { rm.State = how; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
+                if (rm != null && r.Error == null) { rm.State = how; rm.ThawedAtUtc = r.ThawedAt; }
             }
             return results;
         }
@@ -328,41 +442,28 @@ namespace FsFreeze.Watchdog
             lock (_gate) { return _held.TrueForAll(m => m.IsThawed); }
         }
 
-        private void Handle(Socket client)
+        private void Handle(UnixSocket client)
         {
             WatchdogReply reply;
             try
             {
-                client.ReceiveTimeout = 2000;
-                client.SendTimeout = 2000;
                 // Only root may thaw or reset; anyone else's connection is closed unanswered.
-                if (PeerCredentials.Of(client).Uid != 0) return;
-                var request = WatchdogRequest.Parse(ReadLine(client));
-                if (request.FreezeId != _request.Id)
-                {
-                    throw new FsFreezeException(FreezeErrorKind.NotFrozen, request.FreezeId, $"This watchdog holds freeze {_request.Id}, not {request.FreezeId}.");
-                }
-                reply = request.Verb switch
-                {
-                    RequestVerb.Reset => Reset(request.Seconds),
-                    RequestVerb.Thaw => WithThawHooks(Thaw(request.Device), client),
-                    _ => Status(),
-                };
+                if (client.Peer().Uid != 0) return;
+                reply = Dispatch(WatchdogRequest.Parse(client.ReadLine(2000)), () => client.Send(KeepAlive, 2000));
             }
             catch (FsFreezeException e)
             {
                 reply = WatchdogReply.Failed(e);
             }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            catch (IOException)
             {
-                return; // a broken client: keep serving
+                return; // a broken or silent client: keep serving
             }
-            catch (Exception e) when (e is IOException || e is FormatException || e is OverflowException)
+            catch (Exception e) when (e is FormatException || e is OverflowException)
             {
                 reply = WatchdogReply.Failed(new FsFreezeException(FreezeErrorKind.WatchdogFailed, "", $"The watchdog could not serve the request: {e.Message}", e));
             }
-            try { client.Send(Encoding.UTF8.GetBytes(reply.Format() + "\n")); }
-            catch (SocketException) { }
+            client.Send(Encoding.UTF8.GetBytes(reply.Format() + "\n"), 2000);
         }
 
         /// <summary>The new deadline is recorded first: if the record cannot be written the reset fails and the old deadline stays.</summary>
@@ -371,48 +472,51 @@ namespace FsFreeze.Watchdog
             FreezeTimeout.Validate(seconds, _members[0].MountPoint);
             if (AllThawed()) throw new FsFreezeException(FreezeErrorKind.NotFrozen, _members[0].MountPoint, "This freeze is already thawed.");
             long deadline = seconds == 0 ? 0 : Stopwatch.GetTimestamp() + seconds * Stopwatch.Frequency;
-            var (oldTimeout, oldDeadline) = (_record.TimeoutSec, _record.DeadlineUtc);
+            long oldTimeout;
+            DateTime? oldDeadline;
             lock (_gate)
             {
+                (oldTimeout, oldDeadline) = (_record.TimeoutSec, _record.DeadlineUtc);
                 _record.TimeoutSec = seconds;
                 _record.DeadlineUtc = seconds == 0 ? null : DateTime.UtcNow.AddSeconds(seconds);
-                try
-                {
-                    _store.Save(_record);
-                }
-                catch (FsFreezeException)
-                {
-                    (_record.TimeoutSec, _record.DeadlineUtc) = (oldTimeout, oldDeadline);
-                    throw;
-                }
+            }
+            try
+            {
+                Persist(end: null);
+            }
+            catch (FsFreezeException)
+            {
+                lock (_gate) { (_record.TimeoutSec, _record.DeadlineUtc) = (oldTimeout, oldDeadline); }
+                throw;
             }
             _deadline = deadline;
             return new WatchdogReply(null, _record.DeadlineUtc, Array.Empty<MemberReport>());
         }
 
-        /// <summary>Thaws one member (by device) or, with none named, all of them in reverse freeze order. A thaw is reported even if its record cannot be written.</summary>
-        private WatchdogReply Thaw(string device)
+        /// <summary>Thaws the members named (by device), or with none named all of them, in reverse waves. A thaw is reported even if its record cannot be written.</summary>
+        private WatchdogReply Thaw(IReadOnlyList<string> devices)
         {
             var reports = new List<MemberReport>();
             lock (_gate)
             {
-                if (device.Length > 0 && !_held.Exists(m => m.Filesystem.Device == device))
+                foreach (var device in devices)
                 {
-                    throw new FsFreezeException(FreezeErrorKind.NotFrozen, device, $"Freeze {_request.Id} does not hold device {device}.");
+                    if (!_held.Exists(m => m.Filesystem.Device == device))
+                    {
+                        throw new FsFreezeException(FreezeErrorKind.NotFrozen, device, $"Freeze {_request.Id} does not hold device {device}.");
+                    }
                 }
-                var one = device.Length > 0 ? _held.Find(m => m.Filesystem.Device == device) : null;
-                if (one != null && one.IsThawed)
+                if (devices.Count == 1 && _held.Find(m => m.Filesystem.Device == devices[0]) is { IsThawed: true } one)
                 {
                     throw new FsFreezeException(FreezeErrorKind.NotFrozen, one.Filesystem.MountPoint, $"'{one.Filesystem.MountPoint}' is already thawed.");
                 }
-                foreach (var r in FreezeSet.ThawInReverse(_held, device))
+                foreach (var r in ThawHeldLocked(FreezeState.Thawed, devices))
                 {
                     var rm = _record.FindMember(r.Filesystem.Device)!;
-                    if (r.Error == null) { rm.State = FreezeState.Thawed; rm.ThawedAtUtc = r.ThawedAt!.Value.ToUniversalTime(); }
-                    reports.Add(new MemberReport(rm.Device, rm.Identity, rm.State, rm.FrozenAtUtc ?? _held.Find(m => m.Filesystem.Device == rm.Device)?.FrozenAt.ToUniversalTime(), rm.ThawedAtUtc, r.Error));
+                    reports.Add(new MemberReport(rm.Device, rm.Identity, rm.State, rm.FrozenAtUtc ?? _held.Find(m => m.Filesystem.Device == rm.Device)?.FrozenAt, rm.ThawedAtUtc, r.Error));
                 }
             }
-            // Before the reply: whoever asked may list the status next, and must not see this freeze any more.
+            // Before the reply, after the thaw: whoever asked may list the status next, and must not see this freeze any more.
             if (AllThawed()) End(FreezeState.Thawed);
             else TrySave();
             return new WatchdogReply(null, _record.DeadlineUtc, reports);
@@ -425,21 +529,6 @@ namespace FsFreeze.Watchdog
                 return new WatchdogReply(null, _record.DeadlineUtc,
                     _record.Members.Select(m => new MemberReport(m.Device, m.Identity, m.State, m.FrozenAtUtc, m.ThawedAtUtc)).ToList());
             }
-        }
-
-        private static string ReadLine(Socket client)
-        {
-            var buffer = new byte[4096];
-            var got = new MemoryStream();
-            while (got.Length < 65536)
-            {
-                int n = client.Receive(buffer);
-                if (n == 0) break;
-                int nl = Array.IndexOf(buffer, (byte)'\n', 0, n);
-                got.Write(buffer, 0, nl >= 0 ? nl : n);
-                if (nl >= 0) break;
-            }
-            return Encoding.UTF8.GetString(got.ToArray());
         }
 
         private void ArmDeadline(long seconds)
@@ -462,29 +551,56 @@ namespace FsFreeze.Watchdog
         /// <summary>An abstract socket: nothing in the state directory to delete or plant; gone when this process is.</summary>
         private void Listen()
         {
-            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            _listener.Bind(new UnixDomainSocketEndPoint(WatchdogProtocol.SocketName(_request.Id)));
-            _listener.Listen(16);
+            _listener = _standby.Listener;
+            _listener.Listen(WatchdogProtocol.SocketName(_request.Id), 16);
+        }
+
+        /// <summary>
+        /// Writes the record as it is now: copied under _gate, written outside it (a thaw never waits for a write), and
+        /// never an older copy over a newer one. With <paramref name="end"/>, the freeze ends (renamed to its outcome first).
+        /// A held record is written only while it is held: once it has ended, only its end writes it.
+        /// </summary>
+        private void Persist(FreezeState? end)
+        {
+            FreezeRecord copy;
+            long version;
+            lock (_gate)
+            {
+                if (end is FreezeState how) { _record.State = how; _record.EndedUtc ??= DateTime.UtcNow; }
+                else if (!_record.IsHeld) return;
+                copy = _record.Clone();
+                version = ++_version;
+            }
+            lock (_writeLock)
+            {
+                // A newer copy already written holds every change this one holds (versions are taken in _gate's order).
+                if (version <= _written) return;
+                if (end is FreezeState h) _store.End(copy, h, w => Syslog.Write(Syslog.Error, $"freeze {_request.Id}: {w}"));
+                else _store.Save(copy); // throws: the written version stays the older one
+                _written = version;
+            }
         }
 
         private void TrySave()
         {
-            try { lock (_gate) { _store.Save(_record); } }
+            try { Persist(end: null); }
             catch (FsFreezeException e) { Syslog.Write(Syslog.Error, $"freeze {_request.Id}: {e.Message}"); }
         }
 
         /// <summary>The record says how the freeze ended (a rename first: that works even in a full directory). Then let go of everything.</summary>
         private void End(FreezeState how)
         {
-            lock (_gate) { _store.End(_record, how, w => Syslog.Write(Syslog.Error, $"freeze {_request.Id}: {w}")); }
+            Persist(how);
+            _ended.Set();
             Cleanup();
         }
 
         private void Cleanup()
         {
-            try { _listener?.Dispose(); } catch (SocketException) { }
+            _listener?.Dispose();
             _listener = null;
             _set?.Dispose();
+            _control?.Dispose();
         }
 
         private static string Names(List<ThawResult> results)

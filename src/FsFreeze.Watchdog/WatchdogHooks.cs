@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using System.Net.Sockets;
 using System.Threading;
 using FsFreeze.Protocol;
 using FsFreeze.State;
@@ -76,13 +75,10 @@ namespace FsFreeze.Watchdog
         }
 
         /// <summary>A thaw request that ended the freeze: its thaw hooks run now, and the reply carries them (kept alive meanwhile).</summary>
-        private WatchdogReply WithThawHooks(WatchdogReply reply, Socket client)
+        private WatchdogReply WithThawHooks(WatchdogReply reply, Action keepAlive)
         {
             if (reply.Error != null || !AllThawed()) return reply;
-            var runs = RunThawHooksOnce(HookRunner.ReasonThawed, () =>
-            {
-                try { client.Send(new[] { (byte)'\n' }); } catch (SocketException) { } catch (ObjectDisposedException) { }
-            });
+            var runs = RunThawHooksOnce(HookRunner.ReasonThawed, keepAlive);
             return runs.Count == 0 ? reply : reply with { Hooks = runs };
         }
     }

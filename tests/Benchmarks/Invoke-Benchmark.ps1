@@ -3,7 +3,7 @@
     Measures FsFreeze against the raw ioctl pair and fsfreeze(8) on loop filesystems it makes, and reports medians and ratios.
 .DESCRIPTION
     Run by 'build.ps1 -Task Bench' (as root). Every method of a group is measured in the same run, round robin, so a
-    ratio compares like with like. Writes out/bench/bench.json and out/bench/stall-vs-dirty.svg.
+    ratio compares like with like. Writes out/bench/bench.json, out/bench/stall-vs-dirty.svg and out/bench/set-hold.svg.
     Safety: it freezes only loop filesystems it mounted itself under a temp directory it made, and its finally block
     thaws, stops the writers, unmounts and detaches every one of them, also on Ctrl+C.
 #>
@@ -90,11 +90,13 @@ function Measure-RoundRobin {
         Times each action $Reps times, interleaved (a, b, c, a, b, c, ...) after a warm-up, so drift hits all alike.
         Returns a hashtable name -> samples in ms.
     #>
-    param([Collections.Specialized.OrderedDictionary] $Actions, [int] $Reps, [int] $Warmup = 5)
+    param([Collections.Specialized.OrderedDictionary] $Actions, [int] $Reps, [int] $Warmup = 5, [int] $SettleMs = 0)
     $samples = @{}
     foreach ($k in $Actions.Keys) { $samples[$k] = [Collections.Generic.List[double]]::new() }
     for ($i = -$Warmup; $i -lt $Reps; $i++) {
         foreach ($k in $Actions.Keys) {
+            # Outside the timing: every action starts from the same filesystem state (see SettleMs in Measure-KernelWindow.ps1).
+            if ($SettleMs) { Start-Sleep -Milliseconds $SettleMs }
             $t0 = Get-NowNs
             & $Actions[$k]
             $ms = ((Get-NowNs) - $t0) / 1e6
@@ -198,6 +200,9 @@ function Get-MachineInfo {
     }
 }
 
+# FsFreeze's state for this run: a tmpfs of its own, not the host's /run/fsfreeze (shared with every other freezer on
+# the machine: hundreds of records there made each freeze slower, and the bench's records are nobody else's business).
+$benchState = New-BenchStateDirectory
 try {
     $started = Get-Date
     $LoadAtStart = Get-Content /proc/loadavg
@@ -214,7 +219,7 @@ try {
             'fsfreeze -f + fsfreeze -u (2 processes)'           = { Invoke-Fsfreeze8 $mp }
             'floor: 2 calls of a no-op compiled cmdlet'         = { $null = Split-Path -Path $mp -Leaf; $null = Split-Path -Path $mp -Leaf }
         }
-        $s = Measure-RoundRobin $actions $cfg.PairReps
+        $s = Measure-RoundRobin $actions $cfg.PairReps -SettleMs 60
         $group = "idle pair, $type"
         $first = $true
         foreach ($k in $actions.Keys) { $null = Add-Row $group $k $s[$k] -Baseline:$first; $first = $false }
@@ -321,7 +326,7 @@ try {
             'Invoke-FsFreeze -NoFlush -TimeoutSec 0 + Invoke-FsThaw'  = { $null = Invoke-FsFreeze -Path $mp -NoFlush -TimeoutSec 0; $null = Invoke-FsThaw -Path $mp }
             'Invoke-FsFreeze -NoFlush -TimeoutSec 60 + Invoke-FsThaw' = { $null = Invoke-FsFreeze -Path $mp -NoFlush -TimeoutSec 60; $null = Invoke-FsThaw -Path $mp }
         }
-        $s = Measure-RoundRobin $actions ([Math]::Max(3, [int]($cfg.StallReps / 2))) -Warmup 2
+        $s = Measure-RoundRobin $actions ([Math]::Max(3, [int]($cfg.StallReps / 2))) -Warmup 2 -SettleMs 60
         $first = $true
         foreach ($k in $actions.Keys) { $null = Add-Row $group $k $s[$k] -Baseline:$first; $first = $false }
         Complete-Group $group
@@ -431,6 +436,16 @@ try {
         }
         Complete-Group $group
     }
+    foreach ($set in @($kernel.Sets | Group-Object Type, Count)) {
+        $first = $set.Group[0]
+        $group = "set hold, $($first.Count) x $($first.Type), $($first.DirtyMBEach) MB dirty each"
+        foreach ($p in $set.Group) {
+            $null = Add-Row $group $p.Method ([double[]]$p.SetHoldSamplesMs) -Baseline:($p.Method -like 'raw C*') `
+                -Note ("slowest FIFREEZE {0} ms: hold {1}x it; {2}x the sum of FIFREEZEs; in user space {3} ms" -f $p.SlowestFreezeMs.ToString('0.0'),
+                    $p.HoldOverSlowest.ToString('0.00'), $p.HoldOverSum.ToString('0.00'), $p.UserMs.ToString('0.00'))
+        }
+        Complete-Group $group
+    }
 
     # 8. Fleets (issue 11): Use-FsFreezeFleet over SSH to simulated hosts (Measure-Fleet.ps1 makes, freezes only inside
     # and removes its own hosts): the fleet barrier and the longest host hold for 1, 3 and 8 hosts (-Quick: 1 and 3), the
@@ -475,6 +490,30 @@ try {
     }
     $goals.Add([pscustomobject]@{ Goal = 'Import-Module FsFreeze under 30 ms on top of a bare pwsh start'; Value = "$($importCostMs.ToString('0.0')) ms beyond an empty module ($($importRow.MedianMs.ToString('0')) ms in all)"; Met = $importCostMs -lt 30 })
 
+    # Goals from issue 9, from the kernel's trace (Measure-KernelWindow.ps1) of this run.
+    $kp = { param($Type, $Like) $kernel.Pairs | Where-Object { $_.Type -eq $Type -and $_.Method -like $Like } | Select-Object -First 1 }
+    $fsfreezeMethods = @($kernel.Sets.Method | Select-Object -Unique | Where-Object { $_ -like 'Invoke-FsFreeze*' -or $_ -like 'Use-FsFreeze*' })
+    $bigSet = ($kernel.Config.SetCounts | Where-Object { $_ -le 16 } | Measure-Object -Maximum).Maximum
+    foreach ($type in @('ext4', 'xfs') | Where-Object { $_ -in $kernel.Config.SetTypes }) {
+        $mine = @($kernel.Sets | Where-Object { $_.Type -eq $type -and $_.Count -eq $bigSet -and $_.Method -in $fsfreezeMethods })
+        $worst = ($mine | Measure-Object HoldOverSlowest -Maximum).Maximum
+        $raw = $kernel.Sets | Where-Object { $_.Type -eq $type -and $_.Count -eq $bigSet -and $_.Method -like 'raw C*' }
+        $goals.Add([pscustomobject]@{ Goal = "$bigSet members with dirty data ($type): set held at most 2x its slowest member's FIFREEZE"
+                Value = "FsFreeze $(($mine | ForEach-Object { $_.HoldOverSlowest.ToString('0.00') + 'x' }) -join ' / ') (one by one, raw C: $($raw.HoldOverSlowest.ToString('0.0'))x)"; Met = $worst -le 2 })
+    }
+    $useWd = & $kp 'ext4' 'Use-FsFreeze {} (watchdog*'
+    $use0 = & $kp 'ext4' 'Use-FsFreeze {} -TimeoutSec 0'
+    $goals.Add([pscustomobject]@{ Goal = 'empty default Use-FsFreeze: at most 0.2 ms of the frozen window in user space (ext4)'
+            Value = "$($useWd.UserMs.ToString('0.000')) ms (-TimeoutSec 0: $($use0.UserMs.ToString('0.000')) ms)"; Met = $useWd.UserMs -le 0.2 })
+    $invWd = & $kp 'ext4' 'Invoke-FsFreeze | Invoke-FsThaw (watchdog*'
+    $inv0 = & $kp 'ext4' 'Invoke-FsFreeze -TimeoutSec 0 | Invoke-FsThaw'
+    $goals.Add([pscustomobject]@{ Goal = 'Invoke-FsFreeze | Invoke-FsThaw with the watchdog: user space like the in-process pair (within 0.1 ms, ext4)'
+            Value = "$($invWd.UserMs.ToString('0.000')) ms against $($inv0.UserMs.ToString('0.000')) ms"; Met = ($invWd.UserMs - $inv0.UserMs) -le 0.1 })
+    $f8 = & $kp 'ext4' 'fsfreeze -f*'
+    $goals.Add([pscustomobject]@{ Goal = 'default pair (Invoke-FsFreeze | Invoke-FsThaw, watchdog): wall time at most fsfreeze(8)''s (ext4)'
+            Value = "$($invWd.WallMs.ToString('0.00')) ms against $($f8.WallMs.ToString('0.00')) ms ($($invWd.WallVsFsfreeze.ToString('0.00'))x); outside FIFREEZE/FITHAW $($invWd.OwnMs.ToString('0.00')) against $($f8.OwnMs.ToString('0.00')) ms"
+            Met = $invWd.WallMs -le $f8.WallMs })
+
     # Report.
     $rows | Format-Table Group, Name, @{ n = 'median ms'; e = { $_.MedianMs.ToString('0.000') }; a = 'right' },
     @{ n = 'p10'; e = { $_.P10Ms.ToString('0.000') }; a = 'right' }, @{ n = 'p90'; e = { $_.P90Ms.ToString('0.000') }; a = 'right' },
@@ -497,8 +536,9 @@ try {
     Set-Content -LiteralPath (Join-Path $OutDir 'bench.json') -Value $jsonText
     $ext4Points = @($dirtyPoints | Where-Object Type -EQ 'ext4')
     Set-Content -LiteralPath (Join-Path $OutDir 'stall-vs-dirty.svg') -Value (New-StallChartSvg $ext4Points "Writer stall around a freeze+thaw vs dirty data (ext4 on loop, $(uname -r))")
+    Set-Content -LiteralPath (Join-Path $OutDir 'set-hold.svg') -Value (New-SetHoldChartSvg @($kernel.Sets) "How long a set with dirty data is held, against its slowest member's FIFREEZE (tracefs, $(uname -r))")
     Write-Host "Load average at start: $LoadAtStart; at the end: $(Get-Content /proc/loadavg) ($([Environment]::ProcessorCount) CPUs)."
-    Write-Host "Wrote $(Join-Path $OutDir 'bench.json') and stall-vs-dirty.svg in $([Math]::Round(((Get-Date) - $started).TotalSeconds)) s."
+    Write-Host "Wrote $(Join-Path $OutDir 'bench.json'), stall-vs-dirty.svg and set-hold.svg in $([Math]::Round(((Get-Date) - $started).TotalSeconds)) s."
 }
 finally {
     # Thaw everything this run made (tolerating "not frozen"), let the writers go, then unmount and detach.
@@ -506,4 +546,5 @@ finally {
     foreach ($p in @($background)) { try { if (-not $p.HasExited) { $p.Kill() }; [void]$p.WaitForExit(5000) } catch { } }
     foreach ($p in @($writers)) { try { $p.StandardInput.Close(); if (-not $p.WaitForExit(5000)) { $p.Kill() } } catch { } }
     foreach ($fs in @($created)) { Remove-LoopFilesystem $fs }
+    Remove-BenchStateDirectory $benchState
 }

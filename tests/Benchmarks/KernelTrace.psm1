@@ -57,16 +57,19 @@ function Start-KernelTrace {
         Without it, the whole machine.
     .PARAMETER BufferSizeKB
         Ring buffer per CPU.
+    .PARAMETER AlsoSyscall
+        More system calls to record the entry of (e.g. 'connect', 'accept4', 'write'): ConvertFrom-KernelTrace leaves
+        them out; Get-KernelTraceSyscall lists them.
     #>
     [CmdletBinding()]
-    param([int[]] $ProcessId, [ValidateRange(64, 1048576)][int] $BufferSizeKB = 4096)
+    param([int[]] $ProcessId, [ValidateRange(64, 1048576)][int] $BufferSizeKB = 4096, [ValidatePattern('^\w+$')][string[]] $AlsoSyscall = @())
     Initialize-Tracefs
     $name = 'fsfreeze-trace-{0}-{1}' -f $PID, [guid]::NewGuid().ToString('N').Substring(0, 8)
     $path = "$script:TracingRoot/instances/$name"
     [IO.Directory]::CreateDirectory($path) | Out-Null   # mkdir in instances/ creates the instance
     $trace = [pscustomobject]@{
         PSTypeName = 'FsFreeze.KernelTrace'; Name = $name; Path = $path; ProcessId = $ProcessId
-        StartedNs = [long]0; Stopped = $false
+        StartedNs = [long]0; Stopped = $false; AlsoSyscall = @()
     }
     try {
         Write-TracefsFile "$path/tracing_on" 0
@@ -86,12 +89,17 @@ function Start-KernelTrace {
         }
         Write-TracefsFile "$path/events/syscalls/sys_enter_ioctl/enable" 1
         Write-TracefsFile "$path/events/syscalls/sys_exit_ioctl/enable" 1
+        foreach ($call in $AlsoSyscall) {
+            if (-not (Test-Path -LiteralPath "$path/events/syscalls/sys_enter_$call")) { throw "The kernel has no syscall event sys_enter_$call." }
+            Write-TracefsFile "$path/events/syscalls/sys_enter_$call/enable" 1
+        }
+        $trace.AlsoSyscall = $AlsoSyscall
         $trace.StartedNs = Get-MonotonicNs
         Write-TracefsFile "$path/tracing_on" 1
         $trace
     }
     catch {
-        Remove-TraceInstance $path
+        Remove-TraceInstance $path $AlsoSyscall
         throw
     }
 }
@@ -119,16 +127,16 @@ function Stop-KernelTrace {
         }
         finally {
             $Trace.Stopped = $true
-            Remove-TraceInstance $path
+            Remove-TraceInstance $path $Trace.AlsoSyscall
         }
     }
 }
 
-function Remove-TraceInstance([string] $Path) {
+function Remove-TraceInstance([string] $Path, [string[]] $Also = @()) {
     # Disable the events first (the kernel would on rmdir too), then rmdir. rmdir says EBUSY while a file of the
     # instance is open (a reader of trace_pipe): retry for a while, then say so.
     if (-not (Test-Path -LiteralPath $Path)) { return }
-    foreach ($e in 'sys_enter_ioctl', 'sys_exit_ioctl') {
+    foreach ($e in @('sys_enter_ioctl', 'sys_exit_ioctl') + @($Also | ForEach-Object { "sys_enter_$_" })) {
         try { Write-TracefsFile "$Path/events/syscalls/$e/enable" 0 } catch { }
     }
     for ($i = 0; $i -lt 50; $i++) {
@@ -346,4 +354,30 @@ function Measure-FreezeWindow {
     }
 }
 
-Export-ModuleMember -Function Start-KernelTrace, Stop-KernelTrace, Clear-KernelTrace, ConvertFrom-KernelTrace, Measure-FreezeWindow, Get-MonotonicNs
+function Get-KernelTraceSyscall {
+    <#
+    .SYNOPSIS
+        The entries of the system calls Start-KernelTrace -AlsoSyscall recorded: Pid, Tid, Comm, Name ('connect', ...),
+        Args (the text between the parentheses) and EnterNs (CLOCK_MONOTONIC ns), in order.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, Position = 0, ValueFromPipeline)] $InputObject, [string[]] $Name)
+    process {
+        $text = if ($InputObject -is [string]) { $InputObject } elseif ($InputObject.PSObject.Properties['Text']) { [string]$InputObject.Text } else { [string]$InputObject }
+        foreach ($line in $text -split "`r?`n") {
+            $m = $script:LineRegex.Match($line)
+            if (-not $m.Success) { continue }
+            $call = [regex]::Match($m.Groups['rest'].Value, '^sys_(?<name>\w+)\((?<args>.*)\)\s*$')
+            if (-not $call.Success -or $call.Groups['name'].Value -eq 'ioctl') { continue }
+            if ($Name -and $call.Groups['name'].Value -notin $Name) { continue }
+            $tgid = $m.Groups['tgid'].Value
+            [pscustomobject]@{
+                Pid = if ($tgid -match '^\d+$') { [int]$tgid } else { $null }; Tid = [int]$m.Groups['tid'].Value; Comm = $m.Groups['comm'].Value.Trim()
+                Name = $call.Groups['name'].Value; Args = $call.Groups['args'].Value
+                EnterNs = [long]$m.Groups['sec'].Value * 1000000000L + [long]($m.Groups['frac'].Value.PadRight(9, '0').Substring(0, 9))
+            }
+        }
+    }
+}
+
+Export-ModuleMember -Function Start-KernelTrace, Stop-KernelTrace, Clear-KernelTrace, ConvertFrom-KernelTrace, Measure-FreezeWindow, Get-MonotonicNs, Get-KernelTraceSyscall

@@ -36,10 +36,10 @@ Import-Module (Join-Path $PSScriptRoot 'BenchReport.psm1')
 Import-Module (Join-Path $PSScriptRoot 'KernelTrace.psm1')
 
 $kcfg = if ($Quick) {
-    @{ PairTypes = @('ext4'); PairReps = 5; PairWarmup = 2; SetTypes = @('ext4'); SetCounts = @(1, 4); SetReps = 2; SetWarmup = 1; DirtyMB = 1 }
+    @{ PairTypes = @('ext4'); PairReps = 5; PairWarmup = 2; SetTypes = @('ext4'); SetCounts = @(1, 4); SetReps = 2; SetWarmup = 1; DirtyMB = 1; SettleMs = 60 }
 }
 else {
-    @{ PairTypes = @('ext4', 'xfs', 'btrfs'); PairReps = 60; PairWarmup = 3; SetTypes = @('ext4', 'xfs', 'btrfs'); SetCounts = @(1, 4, 16, 64); SetReps = 4; SetWarmup = 1; DirtyMB = 2 }
+    @{ PairTypes = @('ext4', 'xfs', 'btrfs'); PairReps = 60; PairWarmup = 3; SetTypes = @('ext4', 'xfs', 'btrfs'); SetCounts = @(1, 4, 16, 64); SetReps = 4; SetWarmup = 1; DirtyMB = 4; SettleMs = 60 }
 }
 if ($PairType) { $kcfg.PairTypes = $PairType }
 if ($SetType) { $kcfg.SetTypes = $SetType }
@@ -52,8 +52,11 @@ $guards = [Collections.Generic.List[Diagnostics.Process]]::new()
 $pairSummaries = [Collections.Generic.List[object]]::new()
 $setSummaries = [Collections.Generic.List[object]]::new()
 
-# Each method freezes the paths given in that order and thaws them in reverse (FsFreeze's own order; rawpair and the
-# fsfreeze(8) loop do the same), so Measure-FreezeWindow pairs members with -ThawOrder Reverse.
+# Each method freezes the paths given and thaws them the other way round. rawpair and the fsfreeze(8) loop go one by one,
+# in reverse; FsFreeze freezes and thaws the members of a wave side by side (the bench's sets are one wave), so the
+# order of their calls says nothing: members are paired by descriptor (-ThawOrder ByFd) where one process freezes and
+# thaws through the descriptors it keeps (rawpair, Use-FsFreeze, the watchdog), else by order (fsfreeze(8); Invoke-FsThaw
+# after an in-process freeze, which opens each member anew: its pairing is nominal, the set's hold is what counts).
 $rawC = 'raw C: rawpair (open, FIFREEZE, FITHAW, close)'
 $methods = [ordered]@{
     $rawC                                             = {
@@ -71,6 +74,11 @@ $methods = [ordered]@{
     'Invoke-FsFreeze | Invoke-FsThaw (watchdog, 60 s)' = { param([string[]] $Paths) $null = Invoke-FsFreeze -Path $Paths | Invoke-FsThaw }
     'Use-FsFreeze {} -TimeoutSec 0'                   = { param([string[]] $Paths) Use-FsFreeze -Path $Paths -TimeoutSec 0 {} }
     'Use-FsFreeze {} (watchdog, 60 s)'                = { param([string[]] $Paths) Use-FsFreeze -Path $Paths {} }
+}
+
+$pairing = @{
+    $rawC = 'ByFd'; 'fsfreeze -f; fsfreeze -u' = 'Reverse'; 'Invoke-FsFreeze -TimeoutSec 0 | Invoke-FsThaw' = 'Reverse'
+    'Invoke-FsFreeze | Invoke-FsThaw (watchdog, 60 s)' = 'ByFd'; 'Use-FsFreeze {} -TimeoutSec 0' = 'ByFd'; 'Use-FsFreeze {} (watchdog, 60 s)' = 'ByFd'
 }
 
 function New-KwFilesystem([string] $Type) {
@@ -143,9 +151,11 @@ function Measure-TracedRoundRobin {
         $bucket = [Collections.Generic.List[object]]::new()
         while ($c -lt $calls.Count -and $calls[$c].EnterNs -lt $w.T0) { $c++ }
         while ($c -lt $calls.Count -and $calls[$c].EnterNs -le $w.T1) { $bucket.Add($calls[$c]); $c++ }
-        $round = @(Measure-FreezeWindow -Call $bucket.ToArray() -SetSize $Paths.Count -ThawOrder Reverse)
+        $round = @(Measure-FreezeWindow -Call $bucket.ToArray() -SetSize $Paths.Count -ThawOrder $pairing[$w.Method])
         if ($round.Count -ne 1) { throw "$($w.Method): expected one freeze round in its window, the trace has $($round.Count) ($($bucket.Count) calls)." }
-        [pscustomobject]@{ Method = $w.Method; WallMs = ($w.T1 - $w.T0) / 1e6; Round = $round[0]; Output = $w.Output }
+        # The method's own time: its wall time less the time it spent inside FIFREEZE and FITHAW (the kernel's part, which
+        # depends on the filesystem's state more than on the caller).
+        [pscustomobject]@{ Method = $w.Method; WallMs = ($w.T1 - $w.T0) / 1e6; OwnMs = ($w.T1 - $w.T0) / 1e6 - $round[0].InCallsMs; Round = $round[0]; Output = $w.Output }
     }
 }
 
@@ -158,6 +168,9 @@ function Get-RawPairInProcessMs($Output) {
     ([long]$f[5] - [long]$f[2]) / 1e6
 }
 
+# FsFreeze's state for this run: a tmpfs of its own, not the host's /run/fsfreeze (shared with every other freezer on
+# the machine: hundreds of records there made each freeze slower, and the bench's records are nobody else's business).
+$benchState = New-BenchStateDirectory
 try {
     $sectionStarted = Get-Date
     Write-Host "Kernel window (tracefs syscall events)$(if ($Quick) { ', quick' })"
@@ -166,7 +179,11 @@ try {
     foreach ($type in $kcfg.PairTypes) {
         $fs = New-KwFilesystem $type
         $guard = Start-ThawGuard @($fs.MountPoint)
-        $its = @(Measure-TracedRoundRobin -Paths @($fs.MountPoint) -Reps $kcfg.PairReps -Warmup $kcfg.PairWarmup)
+        # Every method starts from the same state of the filesystem: a FIFREEZE within ~15 ms of the last FITHAW found
+        # ext4 with nothing to write (under 1 ms here) and one later wrote the journal through the loop device (about 40 ms),
+        # so in round robin the method started soonest after the previous one's thaw looked fastest. SettleMs apart: all alike.
+        $settle = $kcfg.SettleMs
+        $its = @(Measure-TracedRoundRobin -Paths @($fs.MountPoint) -Reps $kcfg.PairReps -Warmup $kcfg.PairWarmup -Before { Start-Sleep -Milliseconds $settle })
         & fsfreeze -u $fs.MountPoint 2>$null
         Stop-ThawGuard $guard
         Remove-LoopFilesystem $fs; [void]$made.Remove($fs)
@@ -176,16 +193,18 @@ try {
             $hold = [double[]]@($mine | ForEach-Object { $_.Round.SetHoldMs })
             $user = [double[]]@($mine | ForEach-Object { $_.Round.UserMs })
             $wall = [double[]]@($mine.WallMs)
+            $own = [double[]]@($mine.OwnMs)
             $s = [pscustomobject]@{
                 Type = $type; Method = $name; N = $mine.Count
-                HoldMs = Get-Median $hold; UserMs = Get-Median $user; WallMs = Get-Median $wall
+                HoldMs = Get-Median $hold; UserMs = Get-Median $user; WallMs = Get-Median $wall; OwnMs = Get-Median $own
                 FreezeMs = Get-Median ([double[]]@($mine | ForEach-Object { $_.Round.SumFreezeMs }))
                 ThawMs = Get-Median ([double[]]@($mine | ForEach-Object { $_.Round.SumThawMs }))
                 HoldP90Ms = Get-Percentile $hold 90; WallP90Ms = Get-Percentile $wall 90
                 HoldRatio = [double]::NaN; UserRatio = [double]::NaN; WallRatio = [double]::NaN; UserOverRawMs = [double]::NaN
                 FdMismatches = ($mine | ForEach-Object { $_.Round.FdMismatches } | Measure-Object -Sum).Sum
                 InProcessWallMs = if ($name -eq $rawC) { Get-Median ([double[]]@($mine | ForEach-Object { Get-RawPairInProcessMs $_.Output })) } else { [double]::NaN }
-                HoldSamplesMs = $hold; UserSamplesMs = $user; WallSamplesMs = $wall
+                HoldSamplesMs = $hold; UserSamplesMs = $user; WallSamplesMs = $wall; OwnSamplesMs = $own
+                WallVsFsfreeze = [double]::NaN; OwnVsFsfreeze = [double]::NaN
             }
             if (-not $base) { $base = $s }
             $s.HoldRatio = Get-RatioOrNaN $s.HoldMs $base.HoldMs
@@ -193,6 +212,12 @@ try {
             $s.WallRatio = Get-RatioOrNaN $s.WallMs $base.WallMs
             $s.UserOverRawMs = $s.UserMs - $base.UserMs
             $pairSummaries.Add($s)
+        }
+        # fsfreeze(8) is the tool to beat on wall time: every method against it, from the same run.
+        $util = $pairSummaries | Where-Object { $_.Type -eq $type -and $_.Method -like 'fsfreeze -f*' }
+        foreach ($s in @($pairSummaries | Where-Object Type -EQ $type)) {
+            $s.WallVsFsfreeze = Get-RatioOrNaN $s.WallMs $util.WallMs
+            $s.OwnVsFsfreeze = Get-RatioOrNaN $s.OwnMs $util.OwnMs
         }
     }
 
@@ -220,6 +245,7 @@ try {
                         FreezeSpanMs = Get-Median ([double[]]@($rounds.FreezeSpanMs))
                         UserMs = Get-Median ([double[]]@($rounds.UserMs))
                         WallMs = Get-Median ([double[]]@($mine.WallMs))
+                        SetHoldSamplesMs = [double[]]@($rounds.SetHoldMs)
                         HoldRatio = [double]::NaN
                         # Members paired by reverse order whose freeze and thaw came from one process through different
                         # fds. 0 confirms the reverse order for a method that thaws through the fds it froze with
@@ -245,10 +271,13 @@ try {
     $ms = { param($v) if ([double]::IsNaN($v)) { '' } else { $v.ToString('0.000') } }
     $x = { param($v) if ([double]::IsNaN($v) -or [double]::IsInfinity($v)) { '' } else { $v.ToString('0.00') + 'x' } }
     Write-Host 'Freeze+thaw pair on an idle filesystem, as the kernel saw it (medians; ratios against the raw C pair of the same run;'
-    Write-Host 'the raw pair spends about a microsecond in user space, the trace''s resolution, so that part is compared by difference):'
+    Write-Host 'the raw pair spends about a microsecond in user space, the trace''s resolution, so that part is compared by difference;'
+    Write-Host '"own" is wall time less the time inside FIFREEZE and FITHAW; "x fsfreeze(8)" against fsfreeze -f; fsfreeze -u):'
     $pairSummaries | Format-Table Type, Method, @{ n = 'hold ms'; e = { & $ms $_.HoldMs }; a = 'right' }, @{ n = 'x'; e = { & $x $_.HoldRatio }; a = 'right' },
     @{ n = 'in user space ms'; e = { & $ms $_.UserMs }; a = 'right' }, @{ n = 'vs raw C'; e = { $_.UserOverRawMs.ToString('+0.000;-0.000') }; a = 'right' },
     @{ n = 'wall ms'; e = { & $ms $_.WallMs }; a = 'right' }, @{ n = 'x'; e = { & $x $_.WallRatio }; a = 'right' },
+    @{ n = 'x fsfreeze(8)'; e = { & $x $_.WallVsFsfreeze }; a = 'right' }, @{ n = 'own ms'; e = { & $ms $_.OwnMs }; a = 'right' },
+    @{ n = 'x fsfreeze(8)'; e = { & $x $_.OwnVsFsfreeze }; a = 'right' },
     @{ n = 'FIFREEZE ms'; e = { & $ms $_.FreezeMs }; a = 'right' }, @{ n = 'FITHAW ms'; e = { & $ms $_.ThawMs }; a = 'right' }, N |
         Out-String -Width 250 | Write-Host
     foreach ($p in @($pairSummaries | Where-Object Method -EQ $rawC)) {
@@ -276,4 +305,5 @@ finally {
     foreach ($f in @($made)) { & fsfreeze -u $f.MountPoint 2>$null }
     foreach ($g in @($guards)) { Stop-ThawGuard $g }
     foreach ($f in @($made)) { Remove-LoopFilesystem $f }
+    Remove-BenchStateDirectory $benchState
 }

@@ -100,6 +100,127 @@ namespace FsFreeze
             }
         }
 
+        /// <summary>
+        /// Thaws several members of one freeze (Invoke-FsFreeze's objects piped back): with one request to its watchdog, or for a
+        /// -TimeoutSec 0 freeze with fresh descriptors, side by side in reverse waves, and its record updated once after all the
+        /// FITHAWs. Outcomes come in the targets' order. Whatever this cannot settle at once (a member already thawed, a watchdog
+        /// that does not answer, a record that is gone) is thawed one by one by <see cref="Thaw"/>, with all of its checks.
+        /// </summary>
+        public static IReadOnlyList<ThawOutcome> ThawMany(IReadOnlyList<FreezeTarget> targets, bool force, Action<string>? warn)
+        {
+            var outcomes = new ThawOutcome?[targets.Count];
+            string? id = targets.Count > 1 ? targets[0].FreezeId : null;
+            if (id != null && targets.All(t => t.FreezeId == id && t.Device != null) && targets.Select(t => t.Device).Distinct().Count() == targets.Count)
+            {
+                try
+                {
+                    RequireRoot(targets[0].Path, "thaw");
+                    var store = RecordStore.Locate();
+                    var record = Find(store, targets[0], warn).Item1;
+                    var members = record == null ? null : targets.Select(t => record.Members.Find(m => m.Device == t.Device)).ToList();
+                    if (record != null && record.IsHeld && members!.TrueForAll(m => m != null && m.State == FreezeState.Frozen))
+                    {
+                        if (record.ByWatchdog) ThawManyThroughWatchdog(record, targets, members!, outcomes);
+                        else ThawManyDirectly(store, record, targets, members!, outcomes, force, warn);
+                    }
+                }
+                catch (FsFreezeException e) when (e.Kind != FreezeErrorKind.PermissionDenied) { } // one by one: each says what it is
+                catch (FsFreezeException e)
+                {
+                    return targets.Select(t => ThawOutcome.Failed(t.Path, e, t.FreezeId ?? "")).ToList();
+                }
+            }
+            for (int i = 0; i < targets.Count; i++) outcomes[i] ??= Thaw(targets[i], force, warn);
+            return outcomes!;
+        }
+
+        /// <summary>One thaw request naming every device; the watchdog thaws them in reverse waves. Members it did not report stay unsettled.</summary>
+        private static void ThawManyThroughWatchdog(FreezeRecord record, IReadOnlyList<FreezeTarget> targets, List<RecordedMember?> members, ThawOutcome?[] outcomes)
+        {
+            var devices = targets.Select(t => t.Device!).ToList();
+            WatchdogReply reply;
+            try
+            {
+                reply = WatchdogClient.Request(new WatchdogRequest(RequestVerb.Thaw, record.Id, devices[0], MoreDevices: devices.Skip(1).ToList()), record.Watchdog.Pid, targets[0].Path);
+            }
+            catch (Exception e) when (e is SocketException || (e is FsFreezeException f && f.Kind == FreezeErrorKind.WatchdogFailed))
+            {
+                return; // one by one: those paths know what to do with a watchdog that is gone, stopped or silent
+            }
+            if (reply.Error != null) return;
+            for (int i = 0; i < targets.Count; i++)
+            {
+                var m = reply.Members.FirstOrDefault(x => x.Device == targets[i].Device);
+                if (m == null) continue;
+                outcomes[i] = ThawOutcome.For(members[i]!, record.Id, targets[i].Path, m.ThawedAtUtc, m.Error) with { FrozenAtUtc = m.FrozenAtUtc ?? members[i]!.FrozenAtUtc };
+            }
+            // The watchdog ran the thaw hooks because this request ended the freeze: reported once, with the last outcome.
+            int last = Array.FindLastIndex(outcomes, o => o != null);
+            if (reply.Hooks.Count > 0 && last >= 0)
+            {
+                outcomes[last] = outcomes[last]! with { HookRuns = record.HookRuns.Where(h => h.Action == HookRunner.Freeze).Concat(reply.Hooks).ToList() };
+            }
+        }
+
+        /// <summary>A -TimeoutSec 0 freeze: each member passes ThawMember's checks, then the FITHAWs run side by side in reverse waves, then the record is updated.</summary>
+        private static void ThawManyDirectly(RecordStore store, FreezeRecord record, IReadOnlyList<FreezeTarget> targets, List<RecordedMember?> members,
+            ThawOutcome?[] outcomes, bool force, Action<string>? warn)
+        {
+            var ready = new List<(int Index, Filesystem Fs)>();
+            for (int i = 0; i < targets.Count; i++)
+            {
+                var (t, member) = (targets[i], members[i]!);
+                if (member.FrozenAtUtc == null && !record.Freezer.IsAlive && !force) return; // ThawMember explains it, one by one
+                Filesystem fs;
+                try { fs = Resolve(t, member); }
+                catch (FsFreezeException e) { outcomes[i] = ThawOutcome.For(member, record.Id, t.Path, null, e); continue; }
+                if (!member.Is(fs.Device, fs.Identity)) continue; // DirectThaw says why, one by one
+                ready.Add((i, fs));
+            }
+            var results = new ThawResult?[targets.Count];
+            using (var crew = new Crew())
+            {
+                foreach (var wave in ready.GroupBy(r => members[r.Index]!.Wave).OrderByDescending(g => g.Key).Select(g => g.ToList()))
+                {
+                    var errors = crew.Run(wave.Count, k => results[wave[k].Index] = FreezeSet.Thaw(wave[k].Fs));
+                    for (int k = 0; k < wave.Count; k++)
+                    {
+                        results[wave[k].Index] ??= new ThawResult(wave[k].Fs, null, new FsFreezeException(FreezeErrorKind.IoError, wave[k].Fs.RequestedPath,
+                            $"Thawing '{wave[k].Fs.MountPoint}' failed: {errors[k]?.Message}", errors[k]));
+                    }
+                }
+            }
+            // Only now, after every FITHAW: the record says which ended.
+            FreezeRecord? ended = null;
+            try
+            {
+                using var _ = store.Lock();
+                var now = store.Load(record.Id, warn) ?? record;
+                foreach (var (i, _) in ready)
+                {
+                    var r = results[i]!;
+                    if (r.Error != null && r.Error.Kind != FreezeErrorKind.NotFrozen) continue;
+                    var m = now.FindMember(members[i]!.Device, members[i]!.Identity);
+                    if (m != null) { m.State = FreezeState.Thawed; m.ThawedAtUtc = r.ThawedAt; }
+                }
+                if (now.Members.TrueForAll(x => x.State != FreezeState.Frozen)) { store.End(now, FreezeState.Thawed, warn); ended = now; }
+                else store.Save(now);
+            }
+            catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+            foreach (var (i, fs) in ready)
+            {
+                outcomes[i] = ThawOutcome.For(members[i]!, record.Id, fs.RequestedPath, results[i]!.ThawedAt, results[i]!.Error);
+            }
+            // These thaws ended the freeze: its thaw hooks run here, once (the store's lock decided who ended it), reported with the last outcome.
+            if (ended != null && ended.Hooks.Count > 0 && ready.Count > 0)
+            {
+                int last = ready[^1].Index;
+                var freezeRuns = ended.HookRuns.Where(h => h.Action == HookRunner.Freeze).ToList();
+                var thawRuns = RunPendingThawHooks(store, ended, HookRunner.ReasonThawed, warn);
+                outcomes[last] = outcomes[last]! with { HookRuns = freezeRuns.Concat(thawRuns).ToList() };
+            }
+        }
+
         /// <summary>The seed's FIFREEZE_RESET_TIMEOUT: the deadline becomes now + seconds (0 clears it). NotFrozen (the seed's EINVAL) once thawed.</summary>
         public static DateTime? Reset(FreezeTarget t, long seconds, Action<string>? warn)
         {

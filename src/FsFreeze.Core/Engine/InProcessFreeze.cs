@@ -82,7 +82,7 @@ namespace FsFreeze
                 throw;
             }
 
-            var frozen = set.Members.Select(m => FrozenFilesystem.From(m.Filesystem, m.FrozenAt, m.FreezeTime, record.Id, 0, null)).ToList();
+            var frozen = set.Members.Select(m => FrozenFilesystem.From(m.Filesystem, m.FrozenAt.ToLocalTime(), m.FreezeTime, record.Id, 0, null)).ToList();
             if (!o.Scope)
             {
                 // Invoke-FsFreeze's process may end while frozen: status and a later thaw need the times. A tmpfs write.

@@ -14,14 +14,21 @@ namespace FsFreeze
     internal sealed class ThawOnTermination : IDisposable
     {
         private readonly List<PosixSignalRegistration> _registrations = new List<PosixSignalRegistration>();
+        private volatile FreezeHandle? _handle;
 
-        public ThawOnTermination(FreezeHandle handle)
+        /// <summary>Registered before the freeze (nothing of it runs in the frozen window); it thaws once <see cref="Arm"/> named the handle.
+        /// Until then a signal takes its usual course, as without a registration.</summary>
+        public ThawOnTermination()
         {
             foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGHUP })
             {
-                _registrations.Add(PosixSignalRegistration.Create(signal, _ => handle.ThawAll(warn: null)));
+                _registrations.Add(PosixSignalRegistration.Create(signal, _ => _handle?.ThawAll(warn: null)));
             }
         }
+
+        public ThawOnTermination(FreezeHandle handle) : this() => Arm(handle);
+
+        public void Arm(FreezeHandle handle) => _handle = handle;
 
         public void Dispose()
         {

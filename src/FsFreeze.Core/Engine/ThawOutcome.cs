@@ -19,6 +19,8 @@ namespace FsFreeze
         public HookPlan Hooks { get; init; } = HookPlan.None;
         /// <summary>Every hook run of this freeze, as it ends (also when the freeze fails): the cmdlet reports them after the thaw.</summary>
         public List<HookRun> HookRuns { get; init; } = new List<HookRun>();
+        /// <summary>A watchdog started before planning (see WatchdogClient.Prestart); a freeze with a timeout takes it.</summary>
+        public WatchdogClient.WatchdogLaunch? Launch { get; init; }
     }
 
     /// <summary>The one result of thawing one member, however it was thawed: by its handle, its watchdog, or a fresh descriptor.</summary>

@@ -1,11 +1,9 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading;
-using System.Threading.Tasks;
 using FsFreeze.Native;
 using FsFreeze.Protocol;
 
@@ -35,49 +33,104 @@ namespace FsFreeze
             if ((mode & UnixFileMode.UserExecute) == 0) File.SetUnixFileMode(path, mode | exec);
         }
 
-        /// <summary>Starts a watchdog that freezes the set and holds it; returns when every member is frozen (or throws, nothing left frozen).</summary>
+        /// <summary>
+        /// Starts a watchdog that freezes the set and holds it; returns when every member is frozen (or throws, nothing left
+        /// frozen). For a scope, the watchdog's stdin and stdout stay open as its control pipe (<see cref="SpawnResult.Control"/>):
+        /// the scope's thaw goes through it, with no new connection inside the frozen window.
+        /// </summary>
         public static SpawnResult Spawn(SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel, string? executable = null,
-            Action<HookRun>? onHook = null)
+            WatchdogLaunch? launch = null, Action<HookRun>? onHook = null)
         {
             executable ??= DefaultExecutable;
+            var started = launch?.Take();
+            if (started != null) return Handshake(started, request, members, cancel, onHook);
             if (!File.Exists(executable))
             {
                 throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
                     $"Cannot freeze with a timeout: the watchdog '{executable}' is missing from the module folder. Reinstall FsFreeze, or freeze with -TimeoutSec 0 (no timeout). Nothing was frozen.");
             }
-            var psi = new ProcessStartInfo(executable)
-            {
-                UseShellExecute = false,
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                // Not the caller's directory: that may be on a member, and a cwd pins the mount.
-                WorkingDirectory = "/",
-            };
-            Process process;
+            ChildProcess child;
             try
             {
                 EnsureExecutable(executable);
-                process = Process.Start(psi)!;
+                child = ChildProcess.Start(executable);
             }
-            catch (Exception e) when (e is System.ComponentModel.Win32Exception || e is IOException || e is UnauthorizedAccessException)
+            catch (Exception e) when (e is NativeException || e is IOException || e is UnauthorizedAccessException)
             {
                 throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
                     $"Cannot start the watchdog '{executable}': {e.Message}. Nothing was frozen.", e);
             }
-            using (process)
+            // Reaped whenever it exits, from now on (set up here, before anything is frozen: nothing of it runs in the window).
+            child.ReapInBackground();
+            return Handshake(child, request, members, cancel, onHook);
+        }
+
+        /// <summary>
+        /// Starts a watchdog before the set is planned, so its own start (exec, runtime, signals, threads) overlaps the
+        /// planning; it waits for its request. <see cref="Spawn"/> takes it. Null when it cannot be started now: Spawn then
+        /// starts one and reports why it cannot.
+        /// </summary>
+        public static WatchdogLaunch? Prestart(string? executable = null)
+        {
+            executable ??= DefaultExecutable;
+            try
             {
-                var stderr = process.StandardError.ReadToEndAsync();
-                // The request goes through stdin: paths may hold any character.
-                process.StandardInput.Write(request.Format());
-                process.StandardInput.Close();
-                return ReadHandshake(process, stderr, request, members, cancel, onHook);
+                if (!File.Exists(executable)) return null;
+                EnsureExecutable(executable);
+                var child = ChildProcess.Start(executable);
+                child.ReapInBackground();
+                return new WatchdogLaunch(child);
+            }
+            catch (Exception e) when (e is NativeException || e is IOException || e is UnauthorizedAccessException)
+            {
+                return null;
             }
         }
 
-        public sealed record SpawnResult(int WatchdogPid, DateTime? DeadlineUtc, IReadOnlyList<(Filesystem Fs, DateTime FrozenAtUtc, TimeSpan FreezeTime)> Frozen);
+        /// <summary>A watchdog started ahead of its request. Not taken by a freeze, it is let go: its stdin closes, and it ends at once.</summary>
+        internal sealed class WatchdogLaunch : IDisposable
+        {
+            private ChildProcess? _child;
 
-        private static SpawnResult ReadHandshake(Process process, Task<string> stderr, SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel,
+            internal WatchdogLaunch(ChildProcess child) => _child = child;
+
+            internal ChildProcess? Take() => Interlocked.Exchange(ref _child, null);
+
+            public void Dispose() => Take()?.Dispose();
+        }
+
+        /// <summary>Sends the request and reads the handshake; the child's pipes are closed after, but a scope's stdin and stdout.</summary>
+        private static SpawnResult Handshake(ChildProcess child, SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel,
+            Action<HookRun>? onHook)
+        {
+            bool keep = false;
+            try
+            {
+                // The request goes through stdin: paths may hold any character. A scope keeps the pipe for its thaw.
+                try { child.Stdin.Write(request.Format()); }
+                catch (IOException) { } // it died at once: the handshake says so
+                if (!request.Scope) child.Stdin.Dispose();
+                var result = ReadHandshake(child, request, members, cancel, onHook);
+                child.Stderr.Dispose();
+                if (!request.Scope) child.Stdout.Dispose();
+                keep = request.Scope;
+                return result with { Control = request.Scope ? new ControlPipe(child, request.Id) : null };
+            }
+            finally
+            {
+                if (!keep) child.Dispose();
+            }
+        }
+
+        public sealed record SpawnResult(int WatchdogPid, DateTime? DeadlineUtc, IReadOnlyList<(Filesystem Fs, DateTime FrozenAtUtc, TimeSpan FreezeTime)> Frozen)
+        {
+            /// <summary>A scope's open line to its watchdog; null for Invoke-FsFreeze.</summary>
+            public ControlPipe? Control { get; init; }
+        }
+
+        private const int HandshakeSliceMs = 100;
+
+        private static SpawnResult ReadHandshake(ChildProcess child, SpawnRequest request, IReadOnlyList<Filesystem> members, CancellationToken cancel,
             Action<HookRun>? onHook)
         {
             var frozen = new List<(Filesystem, DateTime, TimeSpan)>();
@@ -88,34 +141,36 @@ namespace FsFreeze
             var giveUp = DateTime.UtcNow.AddSeconds(request.TimeoutSec + 15 + hookBudget);
             while (true)
             {
-                var read = process.StandardOutput.ReadLineAsync();
-                while (!read.IsCompleted && DateTime.UtcNow < giveUp)
+                string? line;
+                var status = child.Stdout.ReadLine(HandshakeSliceMs, out line);
+                if (status == PipeEnd.ReadStatus.TimedOut)
                 {
                     if (cancel.IsCancellationRequested)
                     {
-                        // Ctrl+C while freezing: SIGTERM makes the watchdog thaw what it froze and exit.
-                        Posix.Signal(process.Id, 15);
-                        process.WaitForExit(5000);
+                        // Ctrl+C while freezing: SIGTERM makes the watchdog thaw what it froze, say so and exit (a FIFREEZE
+                        // still stuck is thawed by it as soon as it returns). Wait for that word, bounded.
+                        Posix.Signal(child.Pid, 15);
+                        long until = Environment.TickCount64 + 5000;
+                        while (child.Stdout.ReadLine((int)Math.Max(0, until - Environment.TickCount64), out var last) == PipeEnd.ReadStatus.Line)
+                        {
+                            if (last!.StartsWith("error", StringComparison.Ordinal)) break;
+                        }
                         throw new OperationCanceledException(cancel);
                     }
-                    read.Wait(100);
-                }
-                if (!read.IsCompleted)
-                {
+                    if (DateTime.UtcNow < giveUp) continue;
                     throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
-                        $"The watchdog (pid {process.Id}) did not finish freezing within {request.TimeoutSec + 15 + hookBudget} s. It keeps running and thaws what it froze by its deadline; Get-FsFreezeStatus shows it.");
+                        $"The watchdog (pid {child.Pid}) did not finish freezing within {request.TimeoutSec + 15 + hookBudget} s. It keeps running and thaws what it froze by its deadline; Get-FsFreezeStatus shows it.");
                 }
-                var line = read.Result;
-                if (line == null)
+                if (status == PipeEnd.ReadStatus.EndOfFile)
                 {
-                    process.WaitForExit(2000);
-                    string code = process.HasExited ? process.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : "still running";
-                    string err = stderr.Wait(1000) ? stderr.Result.Trim() : "";
+                    child.WaitForExit(2000);
+                    string code = child.ExitCode is int c ? c.ToString(System.Globalization.CultureInfo.InvariantCulture) : "still running";
+                    string err = child.Stderr.ReadAvailable().Trim();
                     string rescued = ThawOrphans(frozen);
                     throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
-                        $"The watchdog (pid {process.Id}) ended without finishing the handshake (exit code {code}){(err.Length > 0 ? ": " + err : "")}.{rescued}");
+                        $"The watchdog (pid {child.Pid}) ended without finishing the handshake (exit code {code}){(err.Length > 0 ? ": " + err : "")}.{rescued}");
                 }
-                switch (HandshakeLine.Parse(line, members[0].RequestedPath))
+                switch (HandshakeLine.Parse(line!, members[0].RequestedPath))
                 {
                     case HookDone h:
                         onHook?.Invoke(h.Run);
@@ -124,27 +179,80 @@ namespace FsFreeze
                         frozen.Add((members[f.Index], f.FrozenAtUtc, f.FreezeTime));
                         break;
                     case Ready r when r.Version == WatchdogProtocol.Version:
+                        // In plan order, whichever member of a wave froze first.
+                        frozen.Sort((a, b) => IndexOf(members, a.Item1).CompareTo(IndexOf(members, b.Item1)));
                         return new SpawnResult(r.WatchdogPid, r.DeadlineUtc, frozen);
                     case Ready r:
                         throw new FsFreezeException(FreezeErrorKind.WatchdogFailed, members[0].RequestedPath,
                             $"The watchdog speaks protocol {r.Version}, this module {WatchdogProtocol.Version}: the module folder mixes two builds. Reinstall FsFreeze.");
                     case Failure e:
-                        throw e.Error;
+                        throw e.Error; // it exits once nothing of its freeze is left, and is reaped then
                 }
             }
         }
 
-        /// <summary>The watchdog died between FIFREEZE and its report: thaw what it said it froze (that freeze is ours).</summary>
+        private static int IndexOf(IReadOnlyList<Filesystem> members, Filesystem fs)
+        {
+            for (int i = 0; i < members.Count; i++) if (ReferenceEquals(members[i], fs)) return i;
+            return -1;
+        }
+
+        /// <summary>The watchdog died between FIFREEZE and its report: thaw what it said it froze (that freeze is ours), in reverse waves.</summary>
         private static string ThawOrphans(List<(Filesystem Fs, DateTime, TimeSpan)> frozen)
         {
             if (frozen.Count == 0) return " Nothing was frozen.";
             var notes = new List<string>();
-            for (int i = frozen.Count - 1; i >= 0; i--)
+            var order = new List<(Filesystem Fs, DateTime, TimeSpan)>(frozen);
+            order.Sort((a, b) => b.Fs.Wave.CompareTo(a.Fs.Wave));
+            foreach (var (fs, _, _) in order)
             {
-                var r = FreezeSet.Thaw(frozen[i].Fs);
-                notes.Add(r.Error == null ? $"thawed '{frozen[i].Fs.MountPoint}'" : $"could NOT thaw '{frozen[i].Fs.MountPoint}': {r.Error.Message}");
+                var r = FreezeSet.Thaw(fs);
+                notes.Add(r.Error == null ? $"thawed '{fs.MountPoint}'" : $"could NOT thaw '{fs.MountPoint}': {r.Error.Message}");
             }
             return " FsFreeze " + string.Join("; ", notes) + ".";
+        }
+
+        /// <summary>
+        /// A Use-FsFreeze scope's line to its own watchdog: the stdin and stdout of the handshake, kept open. A thaw sent here
+        /// needs no socket, no connection and no credentials check (the pipe can only lead to the process this one started).
+        /// Closing it tells the watchdog the scope is gone: it thaws at once.
+        /// </summary>
+        internal sealed class ControlPipe : IDisposable
+        {
+            private readonly ChildProcess _child;
+            private readonly string _id;
+
+            public ControlPipe(ChildProcess child, string id)
+            {
+                _child = child;
+                _id = id;
+            }
+
+            /// <summary>One request, one reply. IOException when the watchdog is gone or does not answer in time.</summary>
+            public WatchdogReply Request(WatchdogRequest request, string pathForErrors)
+            {
+                if (request.FreezeId != _id) throw new ArgumentException("A control pipe serves its own freeze only.", nameof(request));
+                _child.Stdin.Write(request.Format() + "\n");
+                var text = new StringBuilder();
+                long until = Environment.TickCount64 + RequestTimeoutMs;
+                while (true)
+                {
+                    var status = _child.Stdout.ReadLine((int)Math.Max(0, until - Environment.TickCount64), out var line);
+                    if (status == PipeEnd.ReadStatus.TimedOut) throw new IOException($"The watchdog (pid {_child.Pid}) did not answer within {RequestTimeoutMs / 1000} s.");
+                    if (status == PipeEnd.ReadStatus.EndOfFile) throw new IOException($"The watchdog (pid {_child.Pid}) closed its pipe without an answer.");
+                    if (line!.Length == 0)
+                    {
+                        if (text.Length > 0) break;
+                        // Before the reply: the watchdog is running thaw hooks and keeps us waiting (each is bounded by its timeout).
+                        until = Environment.TickCount64 + RequestTimeoutMs;
+                        continue;
+                    }
+                    text.Append(line).Append('\n');
+                }
+                return WatchdogReply.Parse(text.ToString(), pathForErrors);
+            }
+
+            public void Dispose() => _child.Dispose();
         }
 
         /// <summary>

@@ -27,6 +27,13 @@ namespace FsFreeze
 
         public string RequestedPath => RequestedPaths[0];
 
+        /// <summary>
+        /// The freeze wave this member belongs to (set by <see cref="FilesystemResolver.Plan"/>): members of one wave do not
+        /// depend on each other and freeze side by side; wave n+1 freezes only once wave n is frozen, and thaw goes in reverse
+        /// waves. 0 for a member that no other member must precede.
+        /// </summary>
+        public int Wave { get; internal set; }
+
         private string? _identity;
 
         /// <summary>The filesystem instance's UUID ("" where the kernel gives none): tells a reused device number apart.</summary>

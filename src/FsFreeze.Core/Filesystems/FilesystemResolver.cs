@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using FsFreeze.Native;
 using System.IO;
 using Mono.Unix.Native;
@@ -94,13 +95,15 @@ namespace FsFreeze
         }
 
         /// <summary>
-        /// Dedupes by superblock (two paths or a bind mount of one filesystem make one member) and orders
-        /// nested mounts before their parents: the reverse of mount order, like the QEMU guest agent.
-        /// Thaw goes the other way.
+        /// Dedupes by superblock (two paths or a bind mount of one filesystem make one member) and puts the set in freeze
+        /// order, in waves: a member that another must precede goes in a later wave. Two orders matter. A nested mount
+        /// before its parent: the reverse of mount order, like the QEMU guest agent. And, with a mount table, a loop
+        /// filesystem before the member holding its image: frozen first, the host would hold the loop filesystem's own
+        /// FIFREEZE forever (its flush writes to the image). Members of one wave are independent and freeze side by side
+        /// (<see cref="FreezeSet"/>); within a wave the order is deeper mount points first, then the later mount. The list
+        /// returned is in wave order, so freezing it one by one is a valid order too. Thaw goes the other way.
         /// </summary>
-        /// <param name="table">when given, a loop filesystem whose image lives on another member is frozen before
-        /// that member: frozen first, the host would hold the loop filesystem's own FIFREEZE forever (its flush
-        /// writes to the image).</param>
+        /// <param name="table">when given, loop filesystems and the members holding their images are ordered.</param>
         /// <param name="backingFile">the backing file of a mount source (tests substitute it); default: sysfs.</param>
         public static IReadOnlyList<Filesystem> Plan(IEnumerable<Filesystem> resolved, MountTable? table = null,
             Func<string, string?>? backingFile = null)
@@ -128,38 +131,86 @@ namespace FsFreeze
                 return byId != 0 ? byId : a.index.CompareTo(b.index);
             });
             var sorted = order.ConvertAll(o => o.fs);
-            return table == null ? sorted : ConsumersFirst(sorted, byDevice, table, backingFile ?? LoopDevice.BackingFile);
+
+            var loopEdges = table == null ? new List<(int, int)>() : LoopEdges(sorted, table, backingFile ?? LoopDevice.BackingFile);
+            var nestedEdges = NestedEdges(sorted);
+            // Both orders at once; if they contradict each other (a loop filesystem mounted above the member holding its
+            // image: only contrived setups do that), the loop order wins: it is the one the kernel enforces.
+            var waves = Waves(sorted.Count, loopEdges.Concat(nestedEdges))
+                ?? Waves(sorted.Count, loopEdges)
+                ?? Enumerable.Range(0, sorted.Count).ToArray(); // a cycle of images: one member a wave, in depth order
+            for (int i = 0; i < sorted.Count; i++) sorted[i].Wave = waves[i];
+            var planned = Enumerable.Range(0, sorted.Count).OrderBy(i => waves[i]).ThenBy(i => i).Select(i => sorted[i]).ToList();
+            return planned;
         }
 
-        /// <summary>Stable: keeps the order above, but places every loop filesystem before the member holding its image.</summary>
-        private static IReadOnlyList<Filesystem> ConsumersFirst(List<Filesystem> sorted, Dictionary<string, Filesystem> byDevice,
-            MountTable table, Func<string, string?> backingFile)
+        /// <summary>(before, after): each loop filesystem of the set before the member that holds its image.</summary>
+        private static List<(int Before, int After)> LoopEdges(List<Filesystem> members, MountTable table, Func<string, string?> backingFile)
         {
-            var consumersOf = new Dictionary<string, List<Filesystem>>(StringComparer.Ordinal);
-            foreach (var fs in sorted)
+            var index = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int i = 0; i < members.Count; i++) index[members[i].Device] = i;
+            var edges = new List<(int, int)>();
+            for (int i = 0; i < members.Count; i++)
             {
-                var image = backingFile(fs.Source);
+                var image = backingFile(members[i].Source);
                 var host = image == null ? null : table.FindByPath(image);
-                if (host == null || host.Device == fs.Device || !byDevice.ContainsKey(host.Device)) continue;
-                if (!consumersOf.TryGetValue(host.Device, out var list)) consumersOf[host.Device] = list = new List<Filesystem>();
-                list.Add(fs);
+                if (host == null || host.Device == members[i].Device || !index.TryGetValue(host.Device, out var h)) continue;
+                edges.Add((i, h));
             }
-            if (consumersOf.Count == 0) return sorted;
+            return edges;
+        }
 
-            var placed = new HashSet<string>(StringComparer.Ordinal);
-            var result = new List<Filesystem>(sorted.Count);
-            void Place(Filesystem fs, HashSet<string> onPath)
+        /// <summary>(before, after): each member mounted below another member's mount point before that member.</summary>
+        private static List<(int Before, int After)> NestedEdges(List<Filesystem> members)
+        {
+            var edges = new List<(int, int)>();
+            for (int i = 0; i < members.Count; i++)
             {
-                if (placed.Contains(fs.Device) || !onPath.Add(fs.Device)) return; // onPath: a cycle cannot recurse forever
-                if (consumersOf.TryGetValue(fs.Device, out var consumers))
+                for (int j = 0; j < members.Count; j++)
                 {
-                    foreach (var c in consumers) Place(c, onPath);
+                    if (i != j && IsBelow(members[i].MountPoint, members[j].MountPoint)) edges.Add((i, j));
                 }
-                placed.Add(fs.Device);
-                result.Add(fs);
             }
-            foreach (var fs in sorted) Place(fs, new HashSet<string>(StringComparer.Ordinal));
-            return result;
+            return edges;
+        }
+
+        /// <summary>True when <paramref name="path"/> is strictly below the mount point <paramref name="parent"/>.</summary>
+        internal static bool IsBelow(string path, string parent)
+        {
+            if (path == parent) return false;
+            if (parent == "/") return path.StartsWith("/", StringComparison.Ordinal);
+            return path.Length > parent.Length && path[parent.Length] == '/' && path.StartsWith(parent, StringComparison.Ordinal);
+        }
+
+        /// <summary>
+        /// Longest-path layering of a dependency graph: a node's wave is one more than the highest wave of the nodes that
+        /// must precede it, 0 for a node with none. Null when the edges have a cycle.
+        /// </summary>
+        internal static int[]? Waves(int count, IEnumerable<(int Before, int After)> edges)
+        {
+            var next = new List<int>[count];
+            var pending = new int[count];
+            for (int i = 0; i < count; i++) next[i] = new List<int>();
+            foreach (var (before, after) in edges.Distinct())
+            {
+                next[before].Add(after);
+                pending[after]++;
+            }
+            var wave = new int[count];
+            var ready = new Queue<int>();
+            for (int i = 0; i < count; i++) if (pending[i] == 0) ready.Enqueue(i);
+            int done = 0;
+            while (ready.Count > 0)
+            {
+                int n = ready.Dequeue();
+                done++;
+                foreach (var m in next[n])
+                {
+                    wave[m] = Math.Max(wave[m], wave[n] + 1);
+                    if (--pending[m] == 0) ready.Enqueue(m);
+                }
+            }
+            return done == count ? wave : null;
         }
 
         private static bool IsBlockDevice(string path, uint major, uint minor)

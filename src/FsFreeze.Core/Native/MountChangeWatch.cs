@@ -1,5 +1,4 @@
 using System;
-using Mono.Unix.Native;
 
 namespace FsFreeze.Native
 {
@@ -11,7 +10,6 @@ namespace FsFreeze.Native
     internal sealed class MountChangeWatch : IDisposable
     {
         private readonly FileDescriptorHandle _fd;
-        private readonly Pollfd[] _poll = new Pollfd[1];
 
         private MountChangeWatch(FileDescriptorHandle fd) => _fd = fd;
 
@@ -25,14 +23,10 @@ namespace FsFreeze.Native
             try
             {
                 _fd.DangerousAddRef(ref added);
-                _poll[0].fd = _fd.Fd;
-                _poll[0].events = PollEvents.POLLPRI;
-                _poll[0].revents = 0;
-                int rc;
-                do { rc = Syscall.poll(_poll, 1, 0); }
-                while (rc < 0 && Stdlib.GetLastError() == Errno.EINTR);
-                if (rc < 0) return true;
-                return (_poll[0].revents & (PollEvents.POLLPRI | PollEvents.POLLERR | PollEvents.POLLNVAL)) != 0;
+                Span<Poll.Fd> fds = stackalloc Poll.Fd[1];
+                fds[0] = new Poll.Fd { Descriptor = _fd.Fd, Events = Poll.POLLPRI };
+                if (Poll.Wait(fds, 0) < 0) return true;
+                return (fds[0].Returned & (Poll.POLLPRI | Poll.POLLERR | Poll.POLLNVAL)) != 0;
             }
             finally
             {

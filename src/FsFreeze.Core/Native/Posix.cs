@@ -22,6 +22,16 @@ namespace FsFreeze.Native
         /// </summary>
         public static bool HasSysAdmin()
         {
+            // Once seen it stays: a process gains it only by exec, and one that drops it later gets EPERM from the ioctls
+            // themselves (reported as PermissionDenied all the same). Each thaw asked this: a /proc read saved per call.
+            if (_sysAdmin) return true;
+            return _sysAdmin = ReadSysAdmin();
+        }
+
+        private static volatile bool _sysAdmin;
+
+        private static bool ReadSysAdmin()
+        {
             try
             {
                 foreach (var line in System.IO.File.ReadLines("/proc/self/status"))

@@ -33,6 +33,8 @@ namespace FsFreeze.Native
             /// <summary>The mount id (mountinfo's first field); null on kernels before 5.8.</summary>
             public long? MountId { get; }
             public ulong Size { get; }
+            /// <summary>Last modification, seconds since the epoch (stx_mtime.tv_sec).</summary>
+            public long ModifiedUnixSeconds { get; init; }
             public uint Type => Mode & S_IFMT;
             public bool IsDirectory => Type == S_IFDIR;
             public bool IsRegularFile => Type == S_IFREG;
@@ -78,7 +80,10 @@ namespace FsFreeze.Native
         {
             uint mask = *(uint*)b;
             return new Info(*(ushort*)(b + 28), *(uint*)(b + 20), *(uint*)(b + 136), *(uint*)(b + 140),
-                *(uint*)(b + 128), *(uint*)(b + 132), (mask & STATX_MNT_ID) != 0 ? (long)*(ulong*)(b + 144) : null, *(ulong*)(b + 40));
+                *(uint*)(b + 128), *(uint*)(b + 132), (mask & STATX_MNT_ID) != 0 ? (long)*(ulong*)(b + 144) : null, *(ulong*)(b + 40))
+            {
+                ModifiedUnixSeconds = *(long*)(b + 112),
+            };
         }
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Text;
 
 namespace FsFreeze.Protocol
@@ -10,16 +11,19 @@ namespace FsFreeze.Protocol
     // (tab-separated fields, escaped); each type here formats and parses itself, and nothing else builds a line.
     //
     // Spawn (watchdog stdin):  "fsfreeze-watchdog <version>", "freeze ...", "member ..." per member, then with hooks
-    //                          "hooks <timeout>", "hook <name> <path>" per hook and "hookenv <name> <value>", then EOF.
+    //                          "hooks <timeout>", "hook <name> <path>" per hook and "hookenv <name> <value>", then an empty line.
     // Handshake (its stdout):  "hook ..." per hook run, "frozen ..." per member as it freezes, then "ready ..." or an error line.
     // Socket (abstract name "@fsfreeze/<id>"): one request line, one reply (a head line, then member lines, then the
-    //                          "hook ..." lines of the thaw hooks that reply's thaw ran).
+    //                          "hook ..." lines of the thaw hooks that reply's thaw ran), then EOF.
+    // Control pipe (a Use-FsFreeze scope only: the same stdin and stdout, kept open after the handshake): request lines
+    //                          as on the socket, each answered by a reply ended by an empty line. EOF on stdin: the scope is gone.
+    // Before a reply, on either, empty lines may come: the watchdog keeps the caller waiting with them while thaw hooks run.
 
     /// <summary>The protocol's version and names.</summary>
     internal static class WatchdogProtocol
     {
         /// <summary>Checked at the spawn and in the ready line: a module and a watchdog of different builds refuse each other.</summary>
-        public const int Version = 3; // 3: hooks (spawn request, handshake, thaw reply)
+        public const int Version = 4; // 3: hooks (spawn request, handshake, thaw reply); 4: waves, control pipe, thaw of several devices
 
         public const string Hello = "fsfreeze-watchdog";
 
@@ -46,8 +50,8 @@ namespace FsFreeze.Protocol
         internal static string At(string[] f, int i) => i < f.Length ? f[i] : "";
     }
 
-    /// <summary>One member of a spawn request: what pwsh planned, and the mount id the watchdog's open must reach.</summary>
-    internal sealed record SpawnMember(string OpenPath, string Device, long MountId, string RequestedPath);
+    /// <summary>One member of a spawn request: what pwsh planned (with its freeze wave), and the mount id the watchdog's open must reach.</summary>
+    internal sealed record SpawnMember(string OpenPath, string Device, long MountId, string RequestedPath, int Wave = 0);
 
     /// <summary>What pwsh asks a new watchdog to do: freeze these members with this timeout, on behalf of this freezer.</summary>
     internal sealed record SpawnRequest(string Id, long TimeoutSec, ProcessIdentity Freezer, bool Flush, bool Scope, string StateDir,
@@ -67,7 +71,7 @@ namespace FsFreeze.Protocol
                 Freezer.StartTime.ToString(CultureInfo.InvariantCulture), WatchdogProtocol.Flag(Flush), WatchdogProtocol.Flag(Scope), StateDir)).Append('\n');
             foreach (var m in Members)
             {
-                sb.Append(LineCodec.Join("member", m.OpenPath, m.Device, WatchdogProtocol.Num(m.MountId), m.RequestedPath)).Append('\n');
+                sb.Append(LineCodec.Join("member", m.OpenPath, m.Device, WatchdogProtocol.Num(m.MountId), m.RequestedPath, WatchdogProtocol.Num(m.Wave))).Append('\n');
             }
             if (Hooks.Count > 0)
             {
@@ -75,10 +79,14 @@ namespace FsFreeze.Protocol
                 foreach (var h in Hooks) sb.Append(LineCodec.Join("hook", h.Name, h.Path)).Append('\n');
                 foreach (var kv in HookEnvironment) sb.Append(LineCodec.Join("hookenv", kv.Key, kv.Value)).Append('\n');
             }
-            return sb.ToString();
+            // The end of the request: the watchdog stops reading here, so a scope can keep the pipe for its thaw.
+            return sb.Append('\n').ToString();
         }
 
-        public static SpawnRequest Parse(TextReader input)
+        public static SpawnRequest Parse(TextReader input) => Parse(input.ReadLine);
+
+        /// <summary>Reads lines up to the empty line that ends the request (or EOF), and not one line further.</summary>
+        public static SpawnRequest Parse(Func<string?> nextLine)
         {
             int version = 0;
             string[]? head = null;
@@ -87,7 +95,7 @@ namespace FsFreeze.Protocol
             var hookEnv = new Dictionary<string, string>(StringComparer.Ordinal);
             int hookTimeout = HookPlan.DefaultTimeoutSec;
             string? line;
-            while ((line = input.ReadLine()) != null)
+            while ((line = nextLine()) != null)
             {
                 if (line.Length == 0) break;
                 var f = LineCodec.Split(line);
@@ -96,7 +104,8 @@ namespace FsFreeze.Protocol
                     case WatchdogProtocol.Hello: version = (int)WatchdogProtocol.ParseNum(WatchdogProtocol.At(f, 1)); break;
                     case "freeze" when f.Length >= 8: head = f; break;
                     case "member" when f.Length >= 5:
-                        members.Add(new SpawnMember(f[1], f[2], WatchdogProtocol.ParseNum(f[3]), f[4]));
+                        members.Add(new SpawnMember(f[1], f[2], WatchdogProtocol.ParseNum(f[3]), f[4],
+                            WatchdogProtocol.At(f, 5).Length > 0 ? (int)WatchdogProtocol.ParseNum(f[5]) : 0));
                         break;
                     case "hooks" when f.Length >= 2: hookTimeout = (int)WatchdogProtocol.ParseNum(f[1]); break;
                     case "hook" when f.Length >= 3: hooks.Add(new HookSpec(f[1], f[2])); break;
@@ -190,10 +199,36 @@ namespace FsFreeze.Protocol
 
     internal enum RequestVerb { Thaw, Reset, Status }
 
-    /// <summary>A request on a watchdog's socket. It names the freeze: a socket never acts on a request for another freeze.</summary>
-    internal sealed record WatchdogRequest(RequestVerb Verb, string FreezeId, string Device = "", long Seconds = 0)
+    /// <summary>
+    /// A request on a watchdog's socket or control pipe. It names the freeze: a watchdog never acts on a request for
+    /// another freeze. A thaw names one device, several (<see cref="MoreDevices"/>: thawed together, in reverse waves), or
+    /// none (all of them).
+    /// </summary>
+    internal sealed record WatchdogRequest(RequestVerb Verb, string FreezeId, string Device = "", long Seconds = 0, IReadOnlyList<string>? MoreDevices = null)
     {
-        public string Format() => LineCodec.Join(Verb.ToString().ToLowerInvariant(), FreezeId, Device, WatchdogProtocol.Num(Seconds));
+        public string Format()
+        {
+            var fields = new List<string> { Verb.ToString().ToLowerInvariant(), FreezeId, Device, WatchdogProtocol.Num(Seconds) };
+            if (MoreDevices != null) fields.AddRange(MoreDevices);
+            return LineCodec.Join(fields.ToArray());
+        }
+
+        /// <summary>Every device the request names (empty: all).</summary>
+        public IReadOnlyList<string> Devices
+        {
+            get
+            {
+                var all = new List<string>();
+                if (Device.Length > 0) all.Add(Device);
+                if (MoreDevices != null) all.AddRange(MoreDevices);
+                return all;
+            }
+        }
+
+        public bool Equals(WatchdogRequest? other) => other != null && Verb == other.Verb && FreezeId == other.FreezeId && Device == other.Device
+            && Seconds == other.Seconds && (MoreDevices ?? Array.Empty<string>()).SequenceEqual(other.MoreDevices ?? Array.Empty<string>());
+
+        public override int GetHashCode() => HashCode.Combine(Verb, FreezeId, Device, Seconds);
 
         public static WatchdogRequest Parse(string line)
         {
@@ -206,7 +241,8 @@ namespace FsFreeze.Protocol
                 _ => throw new FormatException($"Unknown request '{f[0]}'."),
             };
             return new WatchdogRequest(verb, WatchdogProtocol.At(f, 1), WatchdogProtocol.At(f, 2),
-                WatchdogProtocol.At(f, 3).Length > 0 ? WatchdogProtocol.ParseNum(f[3]) : 0);
+                WatchdogProtocol.At(f, 3).Length > 0 ? WatchdogProtocol.ParseNum(f[3]) : 0,
+                f.Length > 4 ? f[4..] : null);
         }
     }
 
@@ -243,6 +279,9 @@ namespace FsFreeze.Protocol
             }
             return sb.ToString();
         }
+
+        /// <summary>On the control pipe: the reply, then an empty line (its lines are never empty).</summary>
+        public string FormatFramed() => Format() + "\n\n";
 
         public static WatchdogReply Parse(string text, string fallbackPath)
         {

@@ -20,13 +20,18 @@ namespace FsFreeze.State
         public FreezeState State { get; set; } = FreezeState.Frozen;
         public DateTime? ThawedAtUtc { get; set; }
 
+        /// <summary>Its freeze wave (see FilesystemResolver.Plan): a thaw from another process goes in reverse waves too.</summary>
+        public int Wave { get; set; }
+
         /// <summary>This member is that filesystem: same device and, where both are known, the same UUID.</summary>
         public bool Is(string device, string identity) => Device == device && (Identity.Length == 0 || identity.Length == 0 || Identity == identity);
+
+        public RecordedMember Clone() => (RecordedMember)MemberwiseClone();
 
         public static RecordedMember Of(Filesystem fs) => new RecordedMember
         {
             MountPoint = fs.MountPoint, Device = fs.Device, MountId = fs.Mount.MountId, FileSystemType = fs.FileSystemType,
-            Source = fs.Source, Identity = fs.Identity,
+            Source = fs.Source, Identity = fs.Identity, Wave = fs.Wave,
         };
     }
 
@@ -72,6 +77,18 @@ namespace FsFreeze.State
 
         public RecordedMember? FindMember(string device, string identity = "") => Members.Find(m => m.Is(device, identity));
 
+        /// <summary>A copy to write while the original may change (the watchdog writes outside its lock).</summary>
+        public FreezeRecord Clone()
+        {
+            var copy = new FreezeRecord
+            {
+                Id = Id, State = State, Watchdog = Watchdog, Freezer = Freezer, Scope = Scope, TimeoutSec = TimeoutSec,
+                DeadlineUtc = DeadlineUtc, CreatedUtc = CreatedUtc, EndedUtc = EndedUtc,
+            };
+            foreach (var m in Members) copy.Members.Add(m.Clone());
+            return copy;
+        }
+
         /// <summary>A fresh id: time-sortable, unique, a valid file and socket name.</summary>
         public static string NewId() => DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N").Substring(0, 12);
 
@@ -103,7 +120,7 @@ namespace FsFreeze.State
             foreach (var m in Members)
             {
                 Line("member", m.MountPoint, m.Device, WatchdogProtocol.Num(m.MountId), m.FileSystemType, m.Source, m.Identity,
-                    WatchdogProtocol.Ticks(m.FrozenAtUtc), m.State.ToString(), WatchdogProtocol.Ticks(m.ThawedAtUtc));
+                    WatchdogProtocol.Ticks(m.FrozenAtUtc), m.State.ToString(), WatchdogProtocol.Ticks(m.ThawedAtUtc), WatchdogProtocol.Num(m.Wave));
             }
             return sb.ToString();
         }
@@ -145,6 +162,7 @@ namespace FsFreeze.State
                                 MountPoint = f[1], Device = f[2], MountId = WatchdogProtocol.ParseNum(f[3]), FileSystemType = f[4], Source = f[5],
                                 Identity = f[6], FrozenAtUtc = WatchdogProtocol.FromTicks(f[7]), State = Enum.Parse<FreezeState>(f[8]),
                                 ThawedAtUtc = WatchdogProtocol.FromTicks(f[9]),
+                                Wave = WatchdogProtocol.At(f, 10).Length > 0 ? (int)WatchdogProtocol.ParseNum(f[10]) : 0,
                             });
                             break;
                         default: throw new FormatException($"unknown field '{f[0]}'");

@@ -121,7 +121,11 @@ namespace FsFreeze.State
         }
 
         /// <summary>Every record, whatever its state. Read-only; entries that cannot be read are reported and skipped.</summary>
-        public List<FreezeRecord> LoadAll(Action<string>? warn)
+        public List<FreezeRecord> LoadAll(Action<string>? warn) => LoadAll(warn, null, null);
+
+        /// <param name="byState">when given, a record is looked at only if it says yes to its state (from the file's name)</param>
+        /// <param name="worthReading">when given, a record is read only if it says yes to its state and its file's statx</param>
+        private List<FreezeRecord> LoadAll(Action<string>? warn, Func<FreezeState, bool>? byState, Func<FreezeState, StatX.Info, bool>? worthReading)
         {
             var all = new List<FreezeRecord>();
             if (!IsReadable()) return all;
@@ -134,6 +138,13 @@ namespace FsFreeze.State
                 foreach (var (ext, state) in Files)
                 {
                     if (!name.EndsWith(ext, StringComparison.Ordinal) || name.StartsWith(".", StringComparison.Ordinal)) continue;
+                    if (byState != null && !byState(state)) continue;
+                    if (worthReading != null)
+                    {
+                        StatX.Info? info = null;
+                        try { info = StatX.NoFollow(file); } catch (NativeException) { } // TryRead reports it
+                        if (info is StatX.Info i && !worthReading(state, i)) continue;
+                    }
                     var r = TryRead(file, name.Substring(0, name.Length - ext.Length), state, warn);
                     if (r != null) all.Add(r);
                 }
@@ -163,7 +174,9 @@ namespace FsFreeze.State
                 using var fd = FileDescriptorHandle.OpenNoFollow(file);
                 var info = StatX.Of(fd, file);
                 if (!info.IsRegularFile) throw new FormatException("not a regular file");
-                var r = FreezeRecord.Parse(Encoding.UTF8.GetString(fd.ReadAll(MaxRecordBytes, file)), state);
+                if (info.Size > MaxRecordBytes) throw NativeError.FromErrno(Errno.EFBIG, NativeOperation.Open, file);
+                // A buffer of the file's size (a record is a few hundred bytes), not of the limit: a status lists every record.
+                var r = FreezeRecord.Parse(Encoding.UTF8.GetString(fd.ReadAll((int)info.Size + 1, file)), state);
                 if (r.Id != id) throw new FormatException($"it holds freeze '{r.Id}'");
                 return r;
             }
@@ -185,18 +198,11 @@ namespace FsFreeze.State
             var temp = System.IO.Path.Combine(Path, $".{r.Id}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
             try
             {
-                var bytes = Encoding.UTF8.GetBytes(r.Serialize());
-                using (var stream = new FileStream(temp, new FileStreamOptions
-                {
-                    Mode = FileMode.CreateNew, Access = FileAccess.Write,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-                }))
-                {
-                    stream.Write(bytes, 0, bytes.Length);
-                }
-                File.Move(temp, target, overwrite: true);
+                // Raw calls: a record may be written while members are frozen (a tmpfs write, but still inside the window).
+                RawFile.WriteNew(temp, Encoding.UTF8.GetBytes(r.Serialize()), 0x1A4 /* 0644 */);
+                RawFile.Rename(temp, target);
             }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            catch (NativeException e)
             {
                 TryDelete(temp);
                 throw Failed("write", e);
@@ -236,13 +242,39 @@ namespace FsFreeze.State
         public void Prune(MountTable table, Action<string>? warn)
         {
             using var _ = Lock();
-            foreach (var r in LoadAll(warn))
+            // Held records are few and always looked at. Ended ones are kept a day; a busy host keeps hundreds of them, and
+            // looking at each on every freeze made every freeze slower: they are swept once an hour, and then only those
+            // whose file (its last write is the freeze's end) is older than a day are read.
+            bool sweep = EndedSweepDue();
+            long keepAfter = DateTimeOffset.UtcNow.Add(-KeepEnded).ToUnixTimeSeconds();
+            foreach (var r in LoadAll(warn, state => state == FreezeState.Frozen || sweep,
+                (state, info) => state == FreezeState.Frozen || info.ModifiedUnixSeconds < keepAfter))
             {
                 bool stale = r.IsHeld
                     ? !r.ByWatchdog && r.Members.TrueForAll(m => m.State != FreezeState.Frozen || IsReplaced(m, table))
                     : DateTime.UtcNow - (r.EndedUtc ?? r.CreatedUtc) > KeepEnded;
                 if (stale) Delete(r.Id);
             }
+            if (sweep)
+            {
+                try { RawFile.Touch(System.IO.Path.Combine(Path, SweptMarker)); }
+                catch (NativeException) { } // then the next freeze sweeps again
+            }
+        }
+
+        /// <summary>Its modification time says when ended records were last swept (a dot file: never read as a record).</summary>
+        private const string SweptMarker = ".swept";
+        private static readonly TimeSpan SweepEvery = TimeSpan.FromHours(1);
+
+        private bool EndedSweepDue()
+        {
+            try
+            {
+                return StatX.NoFollow(System.IO.Path.Combine(Path, SweptMarker)) is not StatX.Info info
+                    || DateTimeOffset.UtcNow.ToUnixTimeSeconds() - info.ModifiedUnixSeconds > (long)SweepEvery.TotalSeconds
+                    || info.ModifiedUnixSeconds > DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 60; // a clock set back
+            }
+            catch (NativeException) { return true; }
         }
 
         /// <summary>A member whose device now carries another filesystem. A device with nothing mounted is kept: a filesystem unmounted while frozen stays frozen, invisibly.</summary>

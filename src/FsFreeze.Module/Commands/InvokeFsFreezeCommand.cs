@@ -16,6 +16,7 @@ namespace FsFreeze.Commands
     {
         protected override void EndProcessing()
         {
+            using var launch = PrestartWatchdog();
             IReadOnlyList<Filesystem>? members;
             HookPlan hooks;
             try
@@ -38,7 +39,7 @@ namespace FsFreeze.Commands
             if (approved.Count == 0) return;
 
             var warnings = new List<string>();
-            var options = Options(scope: false, warnings.Add, hooks);
+            var options = Options(scope: false, warnings.Add, hooks, launch);
             FreezeHandle handle;
             try
             {

@@ -49,24 +49,41 @@ namespace FsFreeze.Commands
             }
             // Thaw in reverse of the order given: Invoke-FsFreeze emits a set in freeze order (nested and loop
             // filesystems first), and a parent or an image's host must thaw before what is nested in or stored on it.
+            // Consecutive objects of one freeze are thawed together (its watchdog thaws them in reverse waves, side by side),
+            // so a set's first member is not held while the others are thawed one request at a time.
             var warnings = new List<string>();
+            var approved = new List<(FreezeTarget Target, DateTime? FrozenAt)>();
             for (int i = targets.Count - 1; i >= 0; i--)
             {
-                var (target, frozenAt) = targets[i];
-                if (!ShouldProcess(target.Path, target.FreezeId != null ? $"Thaw (freeze {target.FreezeId})" : Force ? "Thaw (whoever froze it)" : "Thaw")) continue;
-                var result = FreezeEngine.Thaw(target, Force, warnings.Add);
-                foreach (var w in warnings) WriteWarning(w);
-                warnings.Clear();
-                if (result.Error != null)
+                var target = targets[i].Target;
+                if (ShouldProcess(target.Path, target.FreezeId != null ? $"Thaw (freeze {target.FreezeId})" : Force ? "Thaw (whoever froze it)" : "Thaw")) approved.Add(targets[i]);
+            }
+            for (int start = 0; start < approved.Count;)
+            {
+                int end = start + 1;
+                var id = approved[start].Target.FreezeId;
+                while (id != null && approved[start].Target.Device != null && end < approved.Count && approved[end].Target.FreezeId == id && approved[end].Target.Device != null) end++;
+                var group = approved.GetRange(start, end - start);
+                var results = group.Count == 1
+                    ? new[] { FreezeEngine.Thaw(group[0].Target, Force, warnings.Add) }
+                    : FreezeEngine.ThawMany(group.ConvertAll(g => g.Target), Force, warnings.Add);
+                for (int k = 0; k < group.Count; k++)
                 {
-                    WriteFsError(result.Error);
-                    continue;
+                    foreach (var w in warnings) WriteWarning(w);
+                    warnings.Clear();
+                    var result = results[k];
+                    if (result.Error != null)
+                    {
+                        WriteFsError(result.Error);
+                        continue;
+                    }
+                    var thawed = result.ToThawed(group[k].FrozenAt);
+                    WriteVerbose($"Thawed '{thawed.MountPoint}'{(thawed.FrozenFor.HasValue ? $" after {thawed.FrozenFor.Value.TotalMilliseconds:N1} ms frozen" : "")}.");
+                    // This thaw ended its freeze and the thaw hooks ran: their runs (and the freeze hooks') now, after the thaw.
+                    if (result.HookRuns.Count > 0) ReportHooks(result.HookRuns, withOutput: true, thawed.MountPoint);
+                    WriteObject(thawed);
                 }
-                var thawed = result.ToThawed(frozenAt);
-                WriteVerbose($"Thawed '{thawed.MountPoint}'{(thawed.FrozenFor.HasValue ? $" after {thawed.FrozenFor.Value.TotalMilliseconds:N1} ms frozen" : "")}.");
-                // This thaw ended its freeze and the thaw hooks ran: their runs (and the freeze hooks') now, after the thaw.
-                if (result.HookRuns.Count > 0) ReportHooks(result.HookRuns, withOutput: true, thawed.MountPoint);
-                WriteObject(thawed);
+                start = end;
             }
         }
     }

@@ -22,6 +22,7 @@ namespace FsFreeze.Commands
 
         protected override void EndProcessing()
         {
+            using var launch = PrestartWatchdog();
             IReadOnlyList<Filesystem>? members = null;
             HookPlan hooks = HookPlan.None;
             try
@@ -42,7 +43,11 @@ namespace FsFreeze.Commands
             if (!ShouldProcess(string.Join(", ", members), "Freeze, run the scriptblock, thaw")) return;
 
             var warnings = new List<string>();
-            var options = Options(scope: true, warnings.Add, hooks);
+            var options = Options(scope: true, warnings.Add, hooks, launch);
+            // Everything the scope needs is made before the freeze: nothing is parsed or registered in the frozen window.
+            var wrapper = ScriptBlockRunner.Prepare();
+            var output = new List<PSObject>();
+            using var onSignal = new ThawOnTermination();
             FreezeHandle handle;
             try
             {
@@ -61,26 +66,23 @@ namespace FsFreeze.Commands
                 return; // stopped while freezing: what was frozen was thawed again
             }
 
-            var output = new List<PSObject>();
             Exception? thrown = null;
             using (handle)
             {
-                using (new ThawOnTermination(handle))
+                onSignal.Arm(handle);
+                try
                 {
-                    try
-                    {
-                        // One argument, the array (InvokeScript's params would spread a bare array into one argument per filesystem).
-                        ScriptBlockRunner.Invoke(this, ScriptBlock, ToArray(handle.Members), output);
-                    }
-                    catch (Exception e) when (e is not PipelineStoppedException)
-                    {
-                        thrown = e; // rethrown below, after the thaw and after what the scope wrote before it
-                    }
-                    finally
-                    {
-                        // Every way out: normal end, a throw, Ctrl+C (the engine stops the scriptblock), a stopped pipeline.
-                        WriteAfterThaw(handle, handle.ThawAll(warnings.Add), warnings);
-                    }
+                    // One argument, the array (InvokeScript's params would spread a bare array into one argument per filesystem).
+                    ScriptBlockRunner.Invoke(this, wrapper, ScriptBlock, ToArray(handle.Members), output);
+                }
+                catch (Exception e) when (e is not PipelineStoppedException)
+                {
+                    thrown = e; // rethrown below, after the thaw and after what the scope wrote before it
+                }
+                finally
+                {
+                    // Every way out: normal end, a throw, Ctrl+C (the engine stops the scriptblock), a stopped pipeline.
+                    WriteAfterThaw(handle, handle.ThawAll(warnings.Add), warnings);
                 }
             }
             // Output and every other stream of the scope, only now that the set is thawed.

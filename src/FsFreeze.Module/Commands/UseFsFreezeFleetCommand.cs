@@ -89,7 +89,7 @@ namespace FsFreeze.Commands
                 }
                 fleet.StartRenewals();
                 started = DateTime.UtcNow;
-                ScriptBlockRunner.Invoke(this, ScriptBlock, fleet.Results.ToArray(), output);
+                ScriptBlockRunner.Invoke(this, ScriptBlockRunner.Prepare(), ScriptBlock, fleet.Results.ToArray(), output);
             }
             catch (Exception e) when (e is not PipelineStoppedException)
             {
