@@ -78,9 +78,12 @@ BeforeAll {
 }
 
 AfterAll {
+    # Its watchdogs first: one still running would write a record here after the unmount, and FsFreeze would then put
+    # a new tmpfs on the directory (its state never lives where a freeze could hold a write).
+    Stop-TestWatchdogs
     $env:FSFREEZE_STATE_DIR = $script:SavedStateDir
     if ($script:StateDir -and (Test-Path $script:StateDir)) {
-        & umount $script:StateDir 2>$null
+        for ($i = 0; $i -lt 5 -and (& findmnt -n --mountpoint $script:StateDir); $i++) { & umount -l $script:StateDir }
         Remove-Item $script:StateDir -Recurse -Force -ErrorAction SilentlyContinue
     }
 }
