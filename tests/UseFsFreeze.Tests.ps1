@@ -22,6 +22,17 @@ Describe 'Use-FsFreeze' -Tag 'UseFsFreeze' {
         $seen.FrozenDownstream | Should -Be @($false, $false) -Because 'downstream runs after the thaw'
     }
 
+    It 'collects the scope''s output with no command a caller''s function or alias could replace (a ForEach-Object function here)' {
+        # Defined in the session Use-FsFreeze runs the scriptblock in: a lookup of ForEach-Object would find it.
+        function global:ForEach-Object { throw 'the caller''s ForEach-Object ran' }
+        try {
+            $out = @(Use-FsFreeze -Path $fs.MountPoint -TimeoutSec 0 -ScriptBlock { 'one'; 'two' })
+        }
+        finally { Remove-Item Function:\ForEach-Object -ErrorAction SilentlyContinue }
+        $out | Should -Be @('one', 'two')
+        Test-IsFrozen $fs.MountPoint | Should -BeFalse
+    }
+
     It 'holds a writer during the scriptblock and releases it after (timeout <_>)' -ForEach 60, 0 {
         $probe = [ref] $null
         Use-FsFreeze -Path $fs.MountPoint -TimeoutSec $_ -ScriptBlock {

@@ -24,7 +24,10 @@ param(
     # Return the result object (Invoke-Benchmark.ps1 does); run on its own, the tables and -OutFile are enough.
     [switch] $PassThru,
     # Instead of the Quick/full presets (for a partial run by hand).
-    [string[]] $PairType, [string[]] $SetType, [int[]] $SetCount
+    [string[]] $PairType, [string[]] $SetType, [int[]] $SetCount,
+    # The pause between two methods' freezes (default 60 ms: a FIFREEZE soon after a thaw finds ext4 with nothing to
+    # write); 0 measures back to back, as the first tracefs measurements of issue 9 did.
+    [int] $SettleMs = -1
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
@@ -44,6 +47,7 @@ else {
 if ($PairType) { $kcfg.PairTypes = $PairType }
 if ($SetType) { $kcfg.SetTypes = $SetType }
 if ($SetCount) { $kcfg.SetCounts = $SetCount }
+if ($SettleMs -ge 0) { $kcfg.SettleMs = $SettleMs }
 $kcfg.GuardSeconds = 3600   # the guard's own deadline, past any run of this script
 
 $made = [Collections.Generic.List[object]]::new()          # filesystems to tear down in finally
