@@ -36,7 +36,9 @@ BeforeAll {
     # EBUSY), the thaw reason and the freeze id.
     $script:LogLine = 'mp=$(printf "%s\n" "$FSFREEZE_MOUNTPOINTS" | head -n1); if fsfreeze -f "$mp" 2>/dev/null; then fsfreeze -u "$mp"; st=thawed; else st=frozen; fi; echo "$(basename "$0") $1 $st ${FSFREEZE_THAW_REASON:--} $FSFREEZE_ID" >> "$HOOKLOG"'
 
-    # This process's live watchdogs: one whose freeze failed must end (it held a thread waiting for work once).
+    # This process's live watchdogs: one whose freeze failed must end (it held a thread waiting for work once). An idle
+    # spare this process kept from an earlier test may be among them: the tests compare with what lived before the call
+    # (a spare is never used here: each test sets its own HOOKLOG, so a spare from before it has another environment).
     function Get-LiveWatchdog {
         @(Get-ChildProcessId $PID | Where-Object {
                 (Get-ProcessState $_) -notin $null, 'Z' -and (Get-Process -Id $_ -ErrorAction SilentlyContinue).ProcessName -eq 'fsfreeze-watchdog'
@@ -119,6 +121,7 @@ Describe 'Hooks' -Tag 'Hooks' {
                 '20-fail' = "$LogLine; [ `"`$1`" = freeze ] && { echo 'cannot quiesce the app' >&2; exit 3; }; exit 0"
                 '30-late' = $LogLine
             })
+        $before = Get-LiveWatchdog
         Invoke-FsFreeze -LiteralPath $X.MountPoint -TimeoutSec $T -HookDirectory $dir -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         ($err | Get-ErrorId) | Should -Be 'FsFreeze.HookFailed'
         $err[0].Exception.Message | Should -BeLike "*'20-fail'*exit 3*cannot quiesce the app*Nothing was frozen*"
@@ -126,11 +129,12 @@ Describe 'Hooks' -Tag 'Hooks' {
         $log = @(Read-HookLog | ForEach-Object { ($_ -split ' ')[0..3] -join ' ' })
         $log | Should -Be @('10-ok freeze thawed -', '20-fail freeze thawed -', '20-fail thaw thawed aborted', '10-ok thaw thawed aborted')
         Get-FsFreezeStatus | Should -BeNullOrEmpty
-        Wait-Condition -TimeoutSec 5 -Condition { (Get-LiveWatchdog).Count -eq 0 } | Should -BeTrue -Because 'a watchdog whose freeze hook failed has nothing to hold and ends'
+        Wait-Condition -TimeoutSec 5 -Condition { @(Get-LiveWatchdog | Where-Object { $_ -notin $before }).Count -eq 0 } | Should -BeTrue -Because 'a watchdog whose freeze hook failed has nothing to hold and ends'
     }
 
     It 'a freeze hook that outlives -HookTimeoutSec is killed with its process group and aborts the freeze' {
         $dir = New-HookDir ([ordered]@{ '10-slow' = "$LogLine; [ `"`$1`" = freeze ] && { sleep 300 & echo `$! > `"`$HOOKLOG.bg`"; sleep 300; }; exit 0" })
+        $before = Get-LiveWatchdog
         $sw = [Diagnostics.Stopwatch]::StartNew()
         { Use-FsFreeze -LiteralPath $X.MountPoint -HookDirectory $dir -HookTimeoutSec 2 -ScriptBlock { 'never' } } |
             Should -Throw -ErrorId 'FsFreeze.HookFailed,FsFreeze.Commands.UseFsFreezeCommand'
@@ -139,7 +143,7 @@ Describe 'Hooks' -Tag 'Hooks' {
         $bg = [int](Get-Content "$($env:HOOKLOG).bg")
         Wait-Condition -TimeoutSec 5 -Condition { (Get-ProcessState $bg) -in $null, 'Z' } | Should -BeTrue -Because 'its background child was in its process group'
         @(Read-HookLog | ForEach-Object { ($_ -split ' ')[0..3] -join ' ' }) | Should -Be @('10-slow freeze thawed -', '10-slow thaw thawed aborted')
-        Wait-Condition -TimeoutSec 5 -Condition { (Get-LiveWatchdog).Count -eq 0 } | Should -BeTrue -Because 'a watchdog whose freeze hook timed out has nothing to hold and ends'
+        Wait-Condition -TimeoutSec 5 -Condition { @(Get-LiveWatchdog | Where-Object { $_ -notin $before }).Count -eq 0 } | Should -BeTrue -Because 'a watchdog whose freeze hook timed out has nothing to hold and ends'
     }
 
     It 'waits for the hook''s exit, not for its output to close: a background child holding stdout (the mysql-flush pattern) holds a lock across the freeze (-TimeoutSec <T>)' -ForEach @(@{ T = 0 }, @{ T = 30 }) {

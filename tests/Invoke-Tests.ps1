@@ -132,6 +132,10 @@ function Get-RunWatchdogs {
         if ($environ.Split([char]0) -contains "FSFREEZE_TEST_LEDGER=$($env:FSFREEZE_TEST_LEDGER)") { $p }
     }
 }
+# A pwsh that made a timed freeze keeps an idle spare watchdog, which ends when its stdin closes with that pwsh:
+# give the ones of processes that just ended a moment to go.
+$by = [datetime]::UtcNow.AddSeconds(5)
+while (@(Get-RunWatchdogs).Count -gt 0 -and [datetime]::UtcNow -lt $by) { Start-Sleep -Milliseconds 100 }
 $leakedWatchdogs = @(Get-RunWatchdogs)
 $leakedMountEntries = @(Get-MountTable | Where-Object { Test-Under $_.MountPoint } | Sort-Object { $_.MountPoint.Length } -Descending)
 $leakedMounts = @($leakedMountEntries | ForEach-Object MountPoint)

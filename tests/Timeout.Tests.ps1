@@ -407,9 +407,15 @@ Describe 'A FIFREEZE that blocks past the deadline' -Tag 'Timeout' {
         ([datetime]::Now - $started).TotalSeconds | Should -BeLessThan 30 -Because 'the watchdog answers at its deadline, not when the stuck FIFREEZE returns'
         # Never probe 'inner' here: a second FIFREEZE on it would block the test too.
         Test-IsFrozen $first.MountPoint | Should -BeFalse -Because 'the member frozen before the stuck one was thawed at the deadline'
-        # The one watchdog this call started (a child of this process), still running: its worker is stuck in FIFREEZE.
-        $watchdog = @(Get-ChildProcessId $PID | ForEach-Object { Get-Process -Id $_ -ErrorAction SilentlyContinue } |
-            Where-Object { $_.ProcessName -eq 'fsfreeze-watchdog' -and $_.StartTime -ge $started.AddSeconds(-1) })
+        # The one watchdog this call used (a child of this process: the spare this process kept, or one it started),
+        # still running: its worker is stuck in FIFREEZE. A spare it let go (a stale one) ends meanwhile.
+        $watchdog = @()
+        $by = [datetime]::UtcNow.AddSeconds(5)
+        do {
+            $watchdog = @(Get-ChildProcessId $PID | ForEach-Object { Get-Process -Id $_ -ErrorAction SilentlyContinue } |
+                Where-Object { $_.ProcessName -eq 'fsfreeze-watchdog' -and -not $_.HasExited -and
+                    (Get-Content "/proc/$($_.Id)/stat" -Raw -ErrorAction SilentlyContinue) -notmatch '^\d+ \(fsfreeze-watchd\) Z' })
+        } while ($watchdog.Count -ne 1 -and [datetime]::UtcNow -lt $by -and -not (Start-Sleep -Milliseconds 50))
         $watchdog.Count | Should -Be 1 -Because 'the watchdog waits for the stuck FIFREEZE to return, to thaw it'
         Wait-ProcessState -ProcessId $watchdog[0].Id -State D -TimeoutMs 5000 | Should -BeTrue -Because 'its worker sleeps in the blocked FIFREEZE'
 

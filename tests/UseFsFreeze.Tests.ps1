@@ -189,7 +189,8 @@ Describe 'Use-FsFreeze -TimeoutSec 0 (in this process, no watchdog)' -Tag 'UseFs
                 Frozen    = Test-IsFrozen $fs.MountPoint
                 Deadline  = $frozen[0].Deadline
                 Status    = @(Get-FsFreezeStatus -Path $fs.MountPoint)
-                Watchdogs = @(Get-ChildProcessId $PID | Where-Object { (Get-Process -Id $_ -ErrorAction SilentlyContinue).ProcessName -eq 'fsfreeze-watchdog' })
+                # A watchdog holding this freeze would listen on @fsfreeze/<id> (this process may keep an idle spare one).
+                Watchdogs = @(Get-Content /proc/net/unix | Where-Object { $_ -like "*@fsfreeze/$($frozen[0].FreezeId)" })
             }
         }
         $inside.Frozen | Should -BeTrue

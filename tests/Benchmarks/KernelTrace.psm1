@@ -11,7 +11,7 @@
 # calls return 0 or -errno; that only drops ioctls returning a positive value), and the parser pairs each
 # FIFREEZE/FITHAW entry with the next sys_exit_ioctl of the same thread: a thread cannot make another syscall before
 # this one returns. Volume: with -ProcessId, the instance records only those processes (every thread listed in
-# /proc/PID/task) and, through the 'event-fork' option, every thread and process they start afterwards (fsfreeze(8),
+# /proc/PID/task, and the threads of the children they already have) and, through the 'event-fork' option, every thread and process they start afterwards (fsfreeze(8),
 # rawpair, fsfreeze-watchdog and its freeze thread): their few ioctl exits. Without it, every ioctl exit of the machine
 # that returns <= 0 is kept: about 50 a second on a busy 2-core test machine, far below the buffer (-BufferSizeKB per
 # CPU); lost events are counted (the stats' overrun and dropped counts, and the text's LOST lines) and reported.
@@ -84,6 +84,14 @@ function Start-KernelTrace {
                 $task = "/proc/$p/task"
                 if (-not (Test-Path -LiteralPath $task)) { throw "No process $p to trace." }
                 [IO.Directory]::GetDirectories($task) | ForEach-Object { [IO.Path]::GetFileName($_) }
+                # Its children already running too (a pwsh's idle spare fsfreeze-watchdog, started before the trace: it
+                # freezes for the next timed freeze), with their threads.
+                foreach ($t in [IO.Directory]::GetDirectories($task)) {
+                    $kids = try { [IO.File]::ReadAllText("$t/children").Split(' ', [StringSplitOptions]::RemoveEmptyEntries) } catch { @() }
+                    foreach ($k in $kids) {
+                        try { [IO.Directory]::GetDirectories("/proc/$k/task") | ForEach-Object { [IO.Path]::GetFileName($_) } } catch { }
+                    }
+                }
             }
             Write-TracefsFile "$path/set_event_pid" ($tids -join ' ')
         }

@@ -67,12 +67,18 @@ namespace FsFreeze
 
         /// <summary>
         /// Starts a watchdog before the set is planned, so its own start (exec, runtime, signals, threads) overlaps the
-        /// planning; it waits for its request. <see cref="Spawn"/> takes it. Null when it cannot be started now: Spawn then
+        /// planning; it waits for its request. <see cref="Spawn"/> takes it. The spare this process keeps (see
+        /// <see cref="KeepSpare"/>) is taken first, when it is still good. Null when none can be started now: Spawn then
         /// starts one and reports why it cannot.
         /// </summary>
         public static WatchdogLaunch? Prestart(string? executable = null)
         {
             executable ??= DefaultExecutable;
+            return TakeSpare(executable) ?? Launch(executable);
+        }
+
+        private static WatchdogLaunch? Launch(string executable)
+        {
             try
             {
                 if (!File.Exists(executable)) return null;
@@ -87,6 +93,59 @@ namespace FsFreeze
             }
         }
 
+        /// <summary>
+        /// One idle watchdog kept for this process's next timed freeze: a process that has made one is likely to make
+        /// another (a runbook's loop, a scheduled job's session), and a watchdog started ahead takes its start (about 3 ms
+        /// here) out of the freeze and thaw pair. It waits for a request on its stdin and ends when this process ends.
+        /// </summary>
+        private sealed record Spare(WatchdogLaunch Launch, string Executable, int Environment);
+
+        private static Spare? _spare;
+        private static int _timedFreezes;
+
+        /// <summary>Set to 0 to keep no spare watchdog (FSFREEZE_SPARE_WATCHDOG=0).</summary>
+        public const string SpareVariable = "FSFREEZE_SPARE_WATCHDOG";
+
+        /// <summary>Called when this process has made a timed freeze: from then on its thaws keep a spare.</summary>
+        internal static void NoteTimedFreeze() => Interlocked.Increment(ref _timedFreezes);
+
+        /// <summary>
+        /// After a thaw (outside any frozen window of ours): if this process has made a timed freeze and keeps no spare,
+        /// start one. Nothing is frozen by it until a freeze takes it with its request.
+        /// </summary>
+        public static void KeepSpare()
+        {
+            if (Volatile.Read(ref _timedFreezes) == 0 || Volatile.Read(ref _spare) != null) return;
+            if (Environment.GetEnvironmentVariable(SpareVariable) == "0" || !Posix.HasSysAdmin()) return;
+            var executable = DefaultExecutable;
+            var launch = Launch(executable);
+            if (launch == null) return;
+            if (Interlocked.CompareExchange(ref _spare, new Spare(launch, executable, EnvironmentFingerprint()), null) != null) launch.Dispose();
+        }
+
+        /// <summary>
+        /// The spare, if it is still good for a freeze now: alive, of this module folder's watchdog, and started with the
+        /// environment this process has now (the hooks it runs inherit it). A stale one is let go: it ends at once.
+        /// </summary>
+        private static WatchdogLaunch? TakeSpare(string executable)
+        {
+            var spare = Interlocked.Exchange(ref _spare, null);
+            if (spare == null) return null;
+            if (spare.Executable == executable && spare.Launch.IsAlive && spare.Environment == EnvironmentFingerprint()) return spare.Launch;
+            spare.Launch.Dispose();
+            return null;
+        }
+
+        private static int EnvironmentFingerprint()
+        {
+            var pairs = new List<string>();
+            foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables()) pairs.Add($"{e.Key}={e.Value}");
+            pairs.Sort(StringComparer.Ordinal);
+            var hash = new HashCode();
+            foreach (var p in pairs) hash.Add(p, StringComparer.Ordinal);
+            return hash.ToHashCode();
+        }
+
         /// <summary>A watchdog started ahead of its request. Not taken by a freeze, it is let go: its stdin closes, and it ends at once.</summary>
         internal sealed class WatchdogLaunch : IDisposable
         {
@@ -95,6 +154,8 @@ namespace FsFreeze
             internal WatchdogLaunch(ChildProcess child) => _child = child;
 
             internal ChildProcess? Take() => Interlocked.Exchange(ref _child, null);
+
+            internal bool IsAlive => Volatile.Read(ref _child) is ChildProcess c && !c.HasExited;
 
             public void Dispose() => Take()?.Dispose();
         }

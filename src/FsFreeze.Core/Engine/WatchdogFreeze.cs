@@ -34,6 +34,7 @@ namespace FsFreeze
                 HookEnvironment = HookRunner.Environment(id, members.Select(m => m.MountPoint), o.TimeoutSec, o.Hooks.TimeoutSec),
             };
             var r = WatchdogClient.Spawn(request, members, o.Cancel, launch: o.Launch, onHook: o.HookRuns.Add);
+            WatchdogClient.NoteTimedFreeze();
             return new WatchdogFreeze(store, r.Control)
             {
                 Id = id,

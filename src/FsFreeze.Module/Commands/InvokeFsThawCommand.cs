@@ -85,6 +85,8 @@ namespace FsFreeze.Commands
                 }
                 start = end;
             }
+            // Thawed: if this process makes timed freezes, the next one may take a watchdog started now.
+            if (approved.Count > 0) WatchdogClient.KeepSpare();
         }
     }
 }

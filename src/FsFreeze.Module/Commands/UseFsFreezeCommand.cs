@@ -85,6 +85,8 @@ namespace FsFreeze.Commands
                     WriteAfterThaw(handle, handle.ThawAll(warnings.Add), warnings);
                 }
             }
+            // Thawed: the next timed freeze of this process may take a watchdog started now.
+            if (TimeoutSec > 0) WatchdogClient.KeepSpare();
             // Output and every other stream of the scope, only now that the set is thawed.
             ScriptBlockRunner.WriteAll(this, output);
             if (thrown != null) ExceptionDispatchInfo.Capture(thrown).Throw();
