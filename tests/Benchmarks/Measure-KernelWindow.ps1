@@ -27,7 +27,9 @@ param(
     [string[]] $PairType, [string[]] $SetType, [int[]] $SetCount,
     # The pause between two methods' freezes (default 60 ms: a FIFREEZE soon after a thaw finds ext4 with nothing to
     # write); 0 measures back to back, as the first tracefs measurements of issue 9 did.
-    [int] $SettleMs = -1
+    [int] $SettleMs = -1,
+    # Dirty data written on each member of a set before its freeze (default 4 MB).
+    [int] $DirtyMB = 0
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
@@ -48,6 +50,7 @@ if ($PairType) { $kcfg.PairTypes = $PairType }
 if ($SetType) { $kcfg.SetTypes = $SetType }
 if ($SetCount) { $kcfg.SetCounts = $SetCount }
 if ($SettleMs -ge 0) { $kcfg.SettleMs = $SettleMs }
+if ($DirtyMB -gt 0) { $kcfg.DirtyMB = $DirtyMB }
 $kcfg.GuardSeconds = 3600   # the guard's own deadline, past any run of this script
 
 $made = [Collections.Generic.List[object]]::new()          # filesystems to tear down in finally
