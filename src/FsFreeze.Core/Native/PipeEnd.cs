@@ -16,8 +16,6 @@ namespace FsFreeze.Native
         [DllImport("libc", EntryPoint = "read", SetLastError = true)]
         private static extern unsafe nint read(int fd, byte* buffer, nuint count);
 
-        [DllImport("libc", EntryPoint = "write", SetLastError = true)]
-        private static extern unsafe nint write(int fd, byte* buffer, nuint count);
 
         [DllImport("libc", EntryPoint = "close")]
         private static extern int close(int fd);
@@ -129,27 +127,14 @@ namespace FsFreeze.Native
         }
 
         /// <summary>Writes all of it. IOException when the reader is gone (EPIPE: SIGPIPE is ignored by .NET runtimes).</summary>
-        public unsafe void Write(string text)
+        public void Write(string text)
         {
             var bytes = Encoding.UTF8.GetBytes(text);
             lock (_gate)
             {
                 if (_fd < 0) throw new IOException("The pipe is closed.");
-                int done = 0;
-                fixed (byte* p = bytes)
-                {
-                    while (done < bytes.Length)
-                    {
-                        nint n = write(_fd, p + done, (nuint)(bytes.Length - done));
-                        if (n < 0)
-                        {
-                            var errno = NativeError.LastErrno();
-                            if (errno == Errno.EINTR) continue;
-                            throw new IOException($"write to a pipe failed: {NativeError.Describe(errno)}");
-                        }
-                        done += (int)n;
-                    }
-                }
+                var errno = RawFile.WriteAll(_fd, bytes);
+                if (errno != 0) throw new IOException($"write to a pipe failed: {NativeError.Describe(errno)}");
             }
         }
 

@@ -21,7 +21,7 @@ namespace FsFreeze.Native
         private static extern int rename(string from, string to);
 
         /// <summary>Creates <paramref name="path"/> (it must not exist; a symlink there is refused) and writes all of it.</summary>
-        public static unsafe void WriteNew(string path, byte[] bytes, uint mode)
+        public static void WriteNew(string path, byte[] bytes, uint mode)
         {
             int fd;
             do { fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode); }
@@ -29,26 +29,30 @@ namespace FsFreeze.Native
             if (fd < 0) throw NativeError.FromErrno(NativeError.LastErrno(), NativeOperation.Open, path);
             try
             {
-                int done = 0;
-                fixed (byte* p = bytes)
-                {
-                    while (done < bytes.Length)
-                    {
-                        nint n = write(fd, p + done, (nuint)(bytes.Length - done));
-                        if (n < 0)
-                        {
-                            var errno = NativeError.LastErrno();
-                            if (errno == Errno.EINTR) continue;
-                            throw NativeError.FromErrno(errno, NativeOperation.Open, path);
-                        }
-                        done += (int)n;
-                    }
-                }
+                var errno = WriteAll(fd, bytes);
+                if (errno != 0) throw NativeError.FromErrno(errno, NativeOperation.Open, path);
             }
             finally
             {
                 close(fd);
             }
+        }
+
+        /// <summary>write(2) until all of it is written (a short write goes on, EINTR retries); 0, or the errno that stopped it.</summary>
+        public static unsafe Errno WriteAll(int fd, byte[] bytes)
+        {
+            int done = 0;
+            fixed (byte* p = bytes)
+            {
+                while (done < bytes.Length)
+                {
+                    nint n = write(fd, p + done, (nuint)(bytes.Length - done));
+                    if (n >= 0) { done += (int)n; continue; }
+                    var errno = NativeError.LastErrno();
+                    if (errno != Errno.EINTR) return errno;
+                }
+            }
+            return 0;
         }
 
         /// <summary>Creates or empties a file (its modification time becomes now); a symlink there is refused.</summary>
