@@ -112,7 +112,7 @@ namespace FsFreeze
             int last = Array.FindLastIndex(outcomes, o => o != null);
             if (reply.Hooks.Count > 0 && last >= 0)
             {
-                outcomes[last] = outcomes[last]! with { HookRuns = record.HookRuns.Where(h => h.Action == HookRunner.Freeze).Concat(reply.Hooks).ToList() };
+                outcomes[last] = outcomes[last]! with { HookRuns = HookRunsOfEnded(record, reply.Hooks) };
             }
         }
 
@@ -145,35 +145,46 @@ namespace FsFreeze
                 }
             }
             // Only now, after every FITHAW: the record says which ended.
-            FreezeRecord? ended = null;
-            try
-            {
-                using var _ = store.Lock();
-                var now = store.Load(record.Id, warn) ?? record;
-                foreach (var (i, _) in ready)
-                {
-                    var r = results[i]!;
-                    if (r.Error != null && r.Error.Kind != FreezeErrorKind.NotFrozen) continue;
-                    var m = now.FindMember(members[i]!.Device, members[i]!.Identity);
-                    if (m != null) { m.State = FreezeState.Thawed; m.ThawedAtUtc = r.ThawedAt; }
-                }
-                if (now.Members.TrueForAll(x => x.State != FreezeState.Frozen)) { store.End(now, FreezeState.Thawed, warn); ended = now; }
-                else store.Save(now);
-            }
-            catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+            var ended = RecordThawed(store, record, ready.Select(x => (members[x.Index]!, results[x.Index]!)), warn);
             foreach (var (i, fs) in ready)
             {
                 outcomes[i] = ThawOutcome.For(members[i]!, record.Id, fs.RequestedPath, results[i]!.ThawedAt, results[i]!.Error);
             }
-            // These thaws ended the freeze: its thaw hooks run here, once (the store's lock decided who ended it), reported with the last outcome.
+            // These thaws ended the freeze: its thaw hooks, reported once, with the last outcome.
             if (ended != null && ended.Hooks.Count > 0 && ready.Count > 0)
             {
                 int last = ready[^1].Index;
-                var freezeRuns = ended.HookRuns.Where(h => h.Action == HookRunner.Freeze).ToList();
-                var thawRuns = RunPendingThawHooks(store, ended, HookRunner.ReasonThawed, warn);
-                outcomes[last] = outcomes[last]! with { HookRuns = freezeRuns.Concat(thawRuns).ToList() };
+                outcomes[last] = outcomes[last]! with { HookRuns = HookRunsOfEnded(ended, RunPendingThawHooks(store, ended, HookRunner.ReasonThawed, warn)) };
             }
         }
+
+        /// <summary>
+        /// After FITHAWs of a freeze's members (one, or several together): the record marks each thawed (a member that
+        /// was not frozen any more counts too) and, once none is left frozen, ends the freeze. Under the store's lock,
+        /// which decides who ended it: that process alone runs its thaw hooks. Returns the ended record, or null.
+        /// </summary>
+        private static FreezeRecord? RecordThawed(RecordStore store, FreezeRecord record, IEnumerable<(RecordedMember Member, ThawResult Result)> thawed, Action<string>? warn)
+        {
+            try
+            {
+                using var _ = store.Lock();
+                var now = store.Load(record.Id, warn) ?? record;
+                foreach (var (member, r) in thawed)
+                {
+                    if (r.Error != null && r.Error.Kind != FreezeErrorKind.NotFrozen) continue;
+                    var m = now.FindMember(member.Device, member.Identity);
+                    if (m != null) { m.State = FreezeState.Thawed; m.ThawedAtUtc = r.ThawedAt; }
+                }
+                if (now.Members.TrueForAll(x => x.State != FreezeState.Frozen)) { store.End(now, FreezeState.Thawed, warn); return now; }
+                store.Save(now);
+            }
+            catch (FsFreezeException e) { warn?.Invoke(e.Message); }
+            return null;
+        }
+
+        /// <summary>What a thaw that ended a freeze reports of its hooks: the freeze runs from the record, then the thaw runs.</summary>
+        private static List<HookRun> HookRunsOfEnded(FreezeRecord record, IEnumerable<HookRun> thawRuns)
+            => record.HookRuns.Where(h => h.Action == HookRunner.Freeze).Concat(thawRuns).ToList();
 
         /// <summary>A handle whose watchdog cannot be asked any more: the record says what became of its freeze; what is still held is thawed here.</summary>
         internal static IReadOnlyList<ThawOutcome> ThawRecorded(RecordStore store, string id, int watchdogPid, Action<string>? warn, IReadOnlyList<string> paths)
@@ -262,8 +273,7 @@ namespace FsFreeze
                     {
                         var m = reply.Members[0];
                         // The watchdog ran the thaw hooks when this request ended the freeze: report them with the freeze runs.
-                        var hooks = reply.Hooks.Count == 0 ? (IReadOnlyList<HookRun>)Array.Empty<HookRun>()
-                            : record.HookRuns.Where(h => h.Action == HookRunner.Freeze).Concat(reply.Hooks).ToList();
+                        var hooks = reply.Hooks.Count == 0 ? (IReadOnlyList<HookRun>)Array.Empty<HookRun>() : HookRunsOfEnded(record, reply.Hooks);
                         return ThawOutcome.For(member, record.Id, t.Path, m.ThawedAtUtc, m.Error) with { FrozenAtUtc = m.FrozenAtUtc ?? member.FrozenAtUtc, HookRuns = hooks };
                     }
                     // The watchdog ended the freeze meanwhile (its deadline): its record says how.
@@ -329,26 +339,12 @@ namespace FsFreeze
             }
             var r = FreezeSet.Thaw(fs);
             var recorded = member ?? RecordedMember.Of(fs);
-            FreezeRecord? ended = null;
-            if (store != null && record != null && member != null && (r.Error == null || r.Error.Kind == FreezeErrorKind.NotFrozen))
-            {
-                try
-                {
-                    using var _ = store.Lock();
-                    var now = store.Load(record.Id, warn) ?? record;
-                    var m = now.FindMember(member.Device, member.Identity);
-                    if (m != null) { m.State = FreezeState.Thawed; m.ThawedAtUtc = r.ThawedAt?.ToUniversalTime(); }
-                    if (now.Members.TrueForAll(x => x.State != FreezeState.Frozen)) { store.End(now, FreezeState.Thawed, warn); ended = now; }
-                    else store.Save(now);
-                }
-                catch (FsFreezeException e) { warn?.Invoke(e.Message); }
-            }
-            var outcome = ThawOutcome.For(recorded, id, fs.RequestedPath, r.ThawedAt?.ToUniversalTime(), r.Error);
+            bool thawed = r.Error == null || r.Error.Kind == FreezeErrorKind.NotFrozen;
+            var ended = store != null && record != null && member != null && thawed ? RecordThawed(store, record, new[] { (member, r) }, warn) : null;
+            var outcome = ThawOutcome.For(recorded, id, fs.RequestedPath, r.ThawedAt, r.Error);
             if (ended == null || ended.Hooks.Count == 0) return outcome;
-            // This thaw ended the freeze: its thaw hooks run here, once (the store's lock decided who ended it).
-            var freezeRuns = ended.HookRuns.Where(h => h.Action == HookRunner.Freeze).ToList();
-            var thawRuns = RunPendingThawHooks(store, ended, HookRunner.ReasonThawed, warn);
-            return outcome with { HookRuns = freezeRuns.Concat(thawRuns).ToList() };
+            // This thaw ended the freeze: its thaw hooks run here, once.
+            return outcome with { HookRuns = HookRunsOfEnded(ended, RunPendingThawHooks(store, ended, HookRunner.ReasonThawed, warn)) };
         }
 
         /// <summary>
