@@ -303,6 +303,21 @@ function Remove-ExtraMount {
     try { [IO.Directory]::Delete($MountPoint) } catch { Add-TeardownProblem "rmdir $MountPoint failed: $_" }
 }
 
+function Start-PwshProcess {
+    # The one way the tests start a child pwsh: argv as given (no shell, no quoting), stdout and stderr redirected,
+    # in /, with this run's module path and the values of -Environment.
+    param([Parameter(Mandatory)] [string[]] $Argv, [hashtable] $Environment = @{})
+    $psi = [Diagnostics.ProcessStartInfo]::new($Argv[0])
+    foreach ($a in $Argv[1..($Argv.Count - 1)]) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.WorkingDirectory = '/'
+    $psi.Environment['FSFREEZE_TEST_MODULE'] = $env:FSFREEZE_TEST_MODULE
+    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = [string]$Environment[$k] }
+    [Diagnostics.Process]::Start($psi)
+}
+
 function Invoke-ChildPwsh {
     <#
     .SYNOPSIS
@@ -318,16 +333,7 @@ function Invoke-ChildPwsh {
         # Another pwsh than this one's (a copy that an unprivileged user can run).
         [string] $PwshPath = (Get-PwshPath)
     )
-    $argv = @($Prefix) + @($PwshPath, '-NoProfile', '-NonInteractive', '-Command', $Command)
-    $psi = [Diagnostics.ProcessStartInfo]::new($argv[0])
-    foreach ($a in $argv[1..($argv.Count - 1)]) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.WorkingDirectory = '/'
-    $psi.Environment['FSFREEZE_TEST_MODULE'] = $env:FSFREEZE_TEST_MODULE
-    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = [string]$Environment[$k] }
-    $p = [Diagnostics.Process]::Start($psi)
+    $p = Start-PwshProcess -Argv (@($Prefix) + @($PwshPath, '-NoProfile', '-NonInteractive', '-Command', $Command)) -Environment $Environment
     $out = $p.StandardOutput.ReadToEndAsync()
     $err = $p.StandardError.ReadToEndAsync()
     $timedOut = -not $p.WaitForExit($TimeoutMs)
@@ -362,15 +368,7 @@ function Start-BackgroundPwsh {
     if ($NewSession) { $argv += 'setsid' }   # a fresh child is no group leader, so setsid execs: the pid stays pwsh's
     if ($DefaultSigInt) { $argv += 'env', '--default-signal=INT' }
     $argv += (Get-PwshPath), '-NoProfile', '-NonInteractive', '-Command', $Command
-    $psi = [Diagnostics.ProcessStartInfo]::new($argv[0])
-    foreach ($a in $argv[1..($argv.Count - 1)]) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.WorkingDirectory = '/'
-    $psi.Environment['FSFREEZE_TEST_MODULE'] = $env:FSFREEZE_TEST_MODULE
-    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = [string]$Environment[$k] }
-    $p = [Diagnostics.Process]::Start($psi)
+    $p = Start-PwshProcess -Argv $argv -Environment $Environment
     [pscustomobject]@{ Process = $p; Pending = $null; Lines = [Collections.Generic.List[string]]::new(); StdErr = $p.StandardError.ReadToEndAsync() }
 }
 
